@@ -1,0 +1,65 @@
+# Ferry — run `make` for the list of targets.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+# Everything runs under the project's own Node 24 and binaries (make tools).
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Setup
+
+.PHONY: tools
+tools: ## Build/install the pinned Node 24, kube-apiserver, kubectl, etcd, nats-server, versitygw and helm into .tools/.
+	@bash tools/install.sh
+
+node_modules/.installed: package.json package-lock.json | tools
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: deps
+deps: node_modules/.installed ## Install the npm dependencies (npm ci).
+
+##@ Development
+
+.PHONY: lint
+lint: deps ## Type-check, lint and check formatting.
+	npx tsc --noEmit
+	npx eslint .
+	npx prettier --check .
+
+.PHONY: format
+format: deps ## Format the sources with prettier.
+	npx prettier --write .
+
+.PHONY: bed
+bed: deps ## Start the local control plane in .bed/ (foreground; Ctrl-C stops it).
+	node test/bed/cli.ts up
+
+.PHONY: bed-down
+bed-down: ## Stop the local control plane started by `make bed`.
+	node test/bed/cli.ts down
+
+##@ Run
+
+.PHONY: demo
+demo: deps ## Run the main job locally on the embedded bed.
+	node demo/main.ts
+
+##@ Test
+
+.PHONY: test
+test: deps ## Run every test: unit, and integration against the real local servers.
+	npm test
+
+.PHONY: test-unit
+test-unit: deps ## Run the unit tests only (no servers).
+	npm run test:unit
+
+.PHONY: test-integration
+test-integration: deps ## Run the integration tests against the local bed.
+	npm run test:integration

@@ -1,0 +1,155 @@
+// The PKI of a local control plane, made with the openssl CLI the way envtest
+// makes its own: a CA, a serving certificate for kube-apiserver, an admin
+// client certificate in system:masters, and the service-account signing keys.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+const run = promisify(execFile);
+
+export interface ControlPlanePki {
+  caCert: string; // file paths
+  caKey: string;
+  servingCert: string;
+  servingKey: string;
+  adminCert: string;
+  adminKey: string;
+  serviceAccountKey: string;
+  serviceAccountPub: string;
+}
+
+async function openssl(args: string[], cwd: string): Promise<void> {
+  try {
+    await run('openssl', args, { cwd });
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    throw new Error(`openssl ${args[0]} failed: ${e.stderr || e.message}`, { cause: err });
+  }
+}
+
+async function issue(
+  dir: string,
+  name: string,
+  subject: string,
+  extensions: string,
+): Promise<{ cert: string; key: string }> {
+  const key = path.join(dir, `${name}.key`);
+  const csr = path.join(dir, `${name}.csr`);
+  const cert = path.join(dir, `${name}.crt`);
+  const ext = path.join(dir, `${name}.ext`);
+  await writeFile(ext, extensions);
+  await openssl(
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      csr,
+      '-subj',
+      subject,
+    ],
+    dir,
+  );
+  await openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '30',
+      '-out',
+      cert,
+      '-extfile',
+      ext,
+    ],
+    dir,
+  );
+  return { cert, key };
+}
+
+export async function createControlPlanePki(dir: string): Promise<ControlPlanePki> {
+  await openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=ferry-bed-ca',
+    ],
+    dir,
+  );
+  const serving = await issue(
+    dir,
+    'apiserver',
+    '/CN=kube-apiserver',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n',
+  );
+  const admin = await issue(
+    dir,
+    'admin',
+    '/O=system:masters/CN=ferry-admin',
+    'extendedKeyUsage=clientAuth\n',
+  );
+  await openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key'], dir);
+  await openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+  return {
+    caCert: path.join(dir, 'ca.crt'),
+    caKey: path.join(dir, 'ca.key'),
+    servingCert: serving.cert,
+    servingKey: serving.key,
+    adminCert: admin.cert,
+    adminKey: admin.key,
+    serviceAccountKey: path.join(dir, 'sa.key'),
+    serviceAccountPub: path.join(dir, 'sa.pub'),
+  };
+}
+
+/** A kubeconfig with the certificates embedded, so it works from any directory. */
+export async function kubeconfigFor(pki: ControlPlanePki, server: string): Promise<string> {
+  const b64 = async (file: string) => (await readFile(file)).toString('base64');
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      { name: 'ferry-bed', cluster: { server, 'certificate-authority-data': await b64(pki.caCert) } },
+    ],
+    users: [
+      {
+        name: 'ferry-admin',
+        user: {
+          'client-certificate-data': await b64(pki.adminCert),
+          'client-key-data': await b64(pki.adminKey),
+        },
+      },
+    ],
+    contexts: [
+      { name: 'ferry-bed', context: { cluster: 'ferry-bed', user: 'ferry-admin', namespace: 'default' } },
+    ],
+    'current-context': 'ferry-bed',
+  };
+  // JSON is valid YAML: kubectl and client-node both read it.
+  return JSON.stringify(config, null, 2);
+}

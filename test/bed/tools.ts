@@ -1,0 +1,14 @@
+// Where the pinned upstream binaries live (built by `make tools`).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export type ToolName = 'etcd' | 'kube-apiserver' | 'kubectl' | 'nats-server' | 'versitygw' | 'helm' | 'node';
+
+export function toolPath(name: ToolName): string {
+  const file = path.join(process.env.FERRY_TOOLS_BIN ?? path.join(repoRoot, '.tools', 'bin'), name);
+  if (!existsSync(file)) throw new Error(`${name} not found at ${file}: run 'make tools' first`);
+  return file;
+}
