@@ -63,3 +63,18 @@ test-unit: deps ## Run the unit tests only (no servers).
 .PHONY: test-integration
 test-integration: deps ## Run the integration tests against the local bed.
 	npm run test:integration
+
+##@ Build
+
+.PHONY: build
+build: deps ## Compile api/, operator/ and worker/ to dist/ (what the image runs).
+	npx tsc -p tsconfig.build.json
+
+IMAGE ?= ferry:dev
+.PHONY: docker-build
+docker-build: ## Build the container image $(IMAGE) (needs a Docker engine).
+	docker build -t $(IMAGE) .
+
+.PHONY: generate
+generate: deps ## Regenerate the TypeScript API types from crds/.
+	node api/generate.ts

@@ -24,8 +24,23 @@ export function loadCrds(): k8s.V1CustomResourceDefinition[] {
     );
 }
 
-/** Creates or replaces the CRDs from crds/ and waits until each is Established. */
+/**
+ * Creates or replaces the CRDs from crds/ and waits until each is Established.
+ * Test files run in parallel against one bed, so a conflict with another file
+ * installing them at the same moment is retried.
+ */
 export async function installCrds(kc: k8s.KubeConfig): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await installCrdsOnce(kc);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409 || attempt >= 10) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function installCrdsOnce(kc: k8s.KubeConfig): Promise<void> {
   const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
   for (const crd of loadCrds()) {
     const name = crd.metadata!.name!;

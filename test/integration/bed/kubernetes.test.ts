@@ -50,8 +50,20 @@ describe('the local kube-apiserver', () => {
         kind: 'ReplicationJob',
         metadata: { name, namespace },
         spec: {
-          source: { s3: { endpoint: 'http://127.0.0.1:9000', bucket: 'in' } },
-          destination: { s3: { endpoint: 'http://127.0.0.1:9001', bucket: 'out' } },
+          source: {
+            s3: {
+              endpoint: 'http://127.0.0.1:9000',
+              bucket: 'site-in',
+              credentialsSecretRef: { name: 'in-creds' },
+            },
+          },
+          destination: {
+            s3: {
+              endpoint: 'http://127.0.0.1:9001',
+              bucket: 'site-out',
+              credentialsSecretRef: { name: 'out-creds' },
+            },
+          },
         },
       };
       await objects.createNamespacedCustomObject({ group, version, namespace, plural, body });

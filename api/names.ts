@@ -1,0 +1,61 @@
+// Names both the operator and the workers rely on: labels, annotations, the
+// finalizer, environment variables and ports. Changing one is an API change.
+
+export const operatorName = 'ferry-operator';
+export const finalizer = 'ferry.dev/cleanup';
+
+export const labels = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  name: 'app.kubernetes.io/name',
+  component: 'app.kubernetes.io/component',
+  jobName: 'ferry.dev/job-name',
+  jobUid: 'ferry.dev/job-uid',
+  role: 'ferry.dev/role',
+  slot: 'ferry.dev/slot',
+} as const;
+
+export const annotations = {
+  /** How many times this worker slot's pod has been replaced after failing. */
+  slotRestarts: 'ferry.dev/slot-restarts',
+} as const;
+
+export const workerRoles = ['source', 'destination'] as const;
+export type WorkerRole = (typeof workerRoles)[number];
+
+/** The port every worker serves probes, metrics and (destination) object transfers on. */
+export const workerPort = 8080;
+
+/** Environment variables the operator sets on worker pods. */
+export const workerEnv = {
+  role: 'FERRY_ROLE',
+  jobNamespace: 'FERRY_JOB_NAMESPACE',
+  jobName: 'FERRY_JOB_NAME',
+  jobUid: 'FERRY_JOB_UID',
+  podName: 'POD_NAME',
+  podIp: 'POD_IP',
+  port: 'FERRY_PORT',
+  natsUrl: 'FERRY_NATS_URL',
+  concurrency: 'FERRY_CONCURRENCY',
+  store: 'FERRY_STORE',
+  token: 'FERRY_WORKER_TOKEN',
+  accessKeyId: 'AWS_ACCESS_KEY_ID',
+  secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
+} as const;
+
+/** The Secret holding a job's worker token: destination workers accept only requests bearing it. */
+export function workerTokenSecretName(jobName: string): string {
+  return `${jobName}-worker-token`;
+}
+export const workerTokenKey = 'token';
+
+/** Where a job's records live in the ledger's etcd. Everything under it is the job's. */
+export function ledgerPrefix(jobUid: string): string {
+  return `/ferry/jobs/${jobUid}/`;
+}
+
+/** JetStream: one tasks stream and one status stream for all jobs, a subject per job. */
+export const streams = { tasks: 'FERRY_TASKS', status: 'FERRY_STATUS' } as const;
+/** Every durable consumer of a job carries this prefix, so cleanup can find them. */
+export function consumerPrefix(jobUid: string): string {
+  return `job-${jobUid}-`;
+}

@@ -1,0 +1,83 @@
+// The operator's configuration, read once from the environment and validated
+// into typed values; an invalid variable stops start-up with its name.
+import os from 'node:os';
+
+export interface OperatorConfig {
+  /** The namespace the operator runs in: where its leader Lease lives. */
+  namespace: string;
+  watchNamespace?: string;
+  identity: string;
+  probeHost: string;
+  probePort: number;
+  reconcileConcurrency: number;
+  workerImage: string;
+  natsUrl: string;
+  etcdEndpoints: string[];
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  podRestartBackoffBaseMs: number;
+  podRestartBackoffMaxMs: number;
+}
+
+export class ConfigError extends Error {}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new ConfigError(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new ConfigError(`${name} is required`);
+  return value;
+}
+
+function url(name: string, value: string, protocols: string[]): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} is not a URL: "${value}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got "${value}"`);
+  }
+  return value;
+}
+
+export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  const [probeHost, probePortRaw] = (env.FERRY_PROBE_ADDRESS ?? '0.0.0.0:8081').split(/:(?=\d+$)/);
+  const probePort = Number(probePortRaw);
+  if (!probeHost || !Number.isInteger(probePort) || probePort < 0 || probePort > 65535) {
+    throw new ConfigError(`FERRY_PROBE_ADDRESS must be host:port, got "${env.FERRY_PROBE_ADDRESS}"`);
+  }
+  const config: OperatorConfig = {
+    namespace: env.FERRY_NAMESPACE || 'ferry-system',
+    watchNamespace: env.FERRY_WATCH_NAMESPACE || undefined,
+    identity: env.POD_NAME || `${os.hostname()}-${process.pid}`,
+    probeHost,
+    probePort,
+    reconcileConcurrency: positiveInt(env, 'FERRY_RECONCILE_CONCURRENCY', 4),
+    workerImage: required(env, 'FERRY_WORKER_IMAGE'),
+    natsUrl: url('FERRY_NATS_URL', required(env, 'FERRY_NATS_URL'), ['nats:', 'tls:']),
+    etcdEndpoints: required(env, 'FERRY_ETCD_ENDPOINTS')
+      .split(',')
+      .map((e) => url('FERRY_ETCD_ENDPOINTS', e.trim(), ['http:', 'https:'])),
+    leaseName: env.FERRY_LEASE_NAME || 'ferry-operator-leader',
+    leaseDurationMs: positiveInt(env, 'FERRY_LEASE_DURATION_MS', 15_000),
+    renewDeadlineMs: positiveInt(env, 'FERRY_RENEW_DEADLINE_MS', 10_000),
+    retryPeriodMs: positiveInt(env, 'FERRY_RETRY_PERIOD_MS', 2_000),
+    podRestartBackoffBaseMs: positiveInt(env, 'FERRY_POD_RESTART_BACKOFF_BASE_MS', 2_000),
+    podRestartBackoffMaxMs: positiveInt(env, 'FERRY_POD_RESTART_BACKOFF_MAX_MS', 300_000),
+  };
+  if (config.renewDeadlineMs >= config.leaseDurationMs) {
+    throw new ConfigError('FERRY_RENEW_DEADLINE_MS must be shorter than FERRY_LEASE_DURATION_MS');
+  }
+  return config;
+}

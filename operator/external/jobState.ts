@@ -1,0 +1,38 @@
+// A job's state outside Kubernetes: its ledger records in etcd and its durable
+// consumers on JetStream. Removed by the finalizer when the job is deleted.
+import type { Etcd3 } from 'etcd3';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { consumerPrefix, ledgerPrefix, streams } from '../../api/names.ts';
+
+export class ExternalJobState {
+  private readonly etcd: Etcd3;
+  private readonly jsm: () => Promise<JetStreamManager>;
+
+  constructor(etcd: Etcd3, jsm: () => Promise<JetStreamManager>) {
+    this.etcd = etcd;
+    this.jsm = jsm;
+  }
+
+  /** Idempotent: removing what is already gone succeeds. */
+  async remove(jobUid: string): Promise<void> {
+    await this.etcd.delete().prefix(ledgerPrefix(jobUid));
+    const jsm = await this.jsm();
+    for (const stream of Object.values(streams)) {
+      let names: string[];
+      try {
+        names = (await jsm.consumers.list(stream).next()).map((c) => c.name);
+      } catch (err) {
+        if (isStreamNotFound(err)) continue;
+        throw err;
+      }
+      for (const name of names.filter((n) => n.startsWith(consumerPrefix(jobUid)))) {
+        await jsm.consumers.delete(stream, name);
+      }
+    }
+  }
+}
+
+function isStreamNotFound(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; api_error?: { err_code?: number } };
+  return e.api_error?.err_code === 10059 || /stream not found/i.test(e.message ?? '');
+}

@@ -1,0 +1,97 @@
+// The Ferry operator: leader-elected controller for ReplicationJobs.
+import * as k8s from '@kubernetes/client-node';
+import { Etcd3 } from 'etcd3';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { ConfigError, loadOperatorConfig } from './config.ts';
+import { ReplicationJobController } from './controller.ts';
+import { ExternalJobState } from './external/jobState.ts';
+import { LeaderElector } from './kube/leaderElection.ts';
+import { createLogger } from '../common/logging.ts';
+import { OperatorMetrics } from './metrics.ts';
+import { startProbeServer } from '../common/probes.ts';
+
+const log = createLogger('operator');
+
+async function main(): Promise<void> {
+  const config = loadOperatorConfig();
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  const metrics = new OperatorMetrics();
+  const etcd = new Etcd3({ hosts: config.etcdEndpoints });
+  let nats: NatsConnection | undefined;
+  const jsm = async () => {
+    nats ??= await connect({ servers: config.natsUrl, maxReconnectAttempts: -1 });
+    return jetstreamManager(nats);
+  };
+  const controller = new ReplicationJobController(
+    kc,
+    {
+      watchNamespace: config.watchNamespace,
+      concurrency: config.reconcileConcurrency,
+      identity: config.identity,
+      settings: {
+        defaultImage: config.workerImage,
+        natsUrl: config.natsUrl,
+        podRestartBackoffBaseMs: config.podRestartBackoffBaseMs,
+        podRestartBackoffMaxMs: config.podRestartBackoffMaxMs,
+      },
+    },
+    new ExternalJobState(etcd, jsm),
+    metrics,
+    log,
+  );
+  // A standby replica is ready too: healthy, and waiting for the lease.
+  const probes = await startProbeServer(config.probeHost, config.probePort, metrics.registry, () => true);
+  log.info('operator starting', {
+    identity: config.identity,
+    probePort: probes.port,
+    watchNamespace: config.watchNamespace ?? '*',
+  });
+
+  const elector = new LeaderElector(
+    kc,
+    {
+      namespace: config.namespace,
+      leaseName: config.leaseName,
+      identity: config.identity,
+      leaseDurationMs: config.leaseDurationMs,
+      renewDeadlineMs: config.renewDeadlineMs,
+      retryPeriodMs: config.retryPeriodMs,
+    },
+    log,
+  );
+  elector.run({
+    onStartedLeading: () => {
+      metrics.leader.set(1);
+      controller.start().catch((err: unknown) => {
+        log.error('controller failed to start', { error: String(err) });
+        process.exit(1);
+      });
+    },
+    onStoppedLeading: () => {
+      // Another replica may already be reconciling: stop at once.
+      metrics.leader.set(0);
+      process.exit(1);
+    },
+  });
+
+  const shutdown = async (signal: string) => {
+    log.info('shutting down', { signal });
+    await controller.stop();
+    await elector.stop();
+    await probes.close();
+    etcd.close();
+    await nats?.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  log.error(err instanceof ConfigError ? `invalid configuration: ${err.message}` : 'operator failed', {
+    error: err instanceof Error ? err.stack : String(err),
+  });
+  process.exit(1);
+});

@@ -1,0 +1,117 @@
+// apply: carries out decide's actions against the API server and the job's
+// external state. Each action is idempotent (create-if-absent, delete-if-present),
+// so a reconcile interrupted half-way is simply repeated.
+import { randomBytes } from 'node:crypto';
+import * as k8s from '@kubernetes/client-node';
+import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
+import { group, plural, version } from '../../api/v1alpha1/index.ts';
+import { finalizer, workerTokenKey, workerTokenSecretName } from '../../api/names.ts';
+import type { ExternalJobState } from '../external/jobState.ts';
+import type { Action } from './decide.ts';
+import { ownedLabels, ownerReference } from './workerPods.ts';
+
+export interface ApplyClients {
+  core: k8s.CoreV1Api;
+  objects: k8s.CustomObjectsApi;
+  external: ExternalJobState;
+}
+
+function code(err: unknown): number | undefined {
+  return (err as { code?: number }).code;
+}
+
+async function ignoring<T>(codes: number[], op: () => Promise<T>): Promise<void> {
+  try {
+    await op();
+  } catch (err) {
+    if (!codes.includes(code(err) ?? 0)) throw err;
+  }
+}
+
+const jsonPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch);
+
+export async function applyAction(clients: ApplyClients, job: ReplicationJob, action: Action): Promise<void> {
+  const namespace = job.metadata!.namespace!;
+  const name = job.metadata!.name!;
+  switch (action.kind) {
+    case 'AddFinalizer':
+      // The test op fails the patch if the finalizers changed since we read them.
+      await clients.objects.patchNamespacedCustomObject(
+        {
+          group,
+          version,
+          namespace,
+          plural,
+          name,
+          body: job.metadata!.finalizers
+            ? [
+                { op: 'test', path: '/metadata/finalizers', value: job.metadata!.finalizers },
+                { op: 'add', path: '/metadata/finalizers/-', value: finalizer },
+              ]
+            : [{ op: 'add', path: '/metadata/finalizers', value: [finalizer] }],
+        },
+        jsonPatch,
+      );
+      return;
+    case 'RemoveFinalizer': {
+      const finalizers = job.metadata!.finalizers ?? [];
+      await ignoring([404], () =>
+        clients.objects.patchNamespacedCustomObject(
+          {
+            group,
+            version,
+            namespace,
+            plural,
+            name,
+            body: [
+              { op: 'test', path: '/metadata/finalizers', value: finalizers },
+              {
+                op: 'replace',
+                path: '/metadata/finalizers',
+                value: finalizers.filter((f) => f !== finalizer),
+              },
+            ],
+          },
+          jsonPatch,
+        ),
+      );
+      return;
+    }
+    case 'CreateTokenSecret':
+      await ignoring([409], () =>
+        clients.core.createNamespacedSecret({
+          namespace,
+          body: {
+            metadata: {
+              name: workerTokenSecretName(name),
+              namespace,
+              labels: ownedLabels(job),
+              ownerReferences: [ownerReference(job)],
+            },
+            type: 'Opaque',
+            stringData: { [workerTokenKey]: randomBytes(32).toString('hex') },
+          },
+        }),
+      );
+      return;
+    case 'DeleteTokenSecret':
+      await ignoring([404], () =>
+        clients.core.deleteNamespacedSecret({ name: workerTokenSecretName(name), namespace }),
+      );
+      return;
+    case 'CreatePod':
+      await ignoring([409], () => clients.core.createNamespacedPod({ namespace, body: action.pod }));
+      return;
+    case 'DeletePod':
+      await ignoring([404], () => clients.core.deleteNamespacedPod({ name: action.name, namespace }));
+      return;
+    case 'RemoveExternalState':
+      await clients.external.remove(job.metadata!.uid!);
+      return;
+    case 'DeleteJob':
+      await ignoring([404], () =>
+        clients.objects.deleteNamespacedCustomObject({ group, version, namespace, plural, name }),
+      );
+      return;
+  }
+}

@@ -1,0 +1,304 @@
+// decide: the operator's policy, as a pure function of the job, what was
+// observed about it, and the clock. It returns the actions to apply, the status
+// to record, the events to emit and when to look again. Only gather (before)
+// and apply (after) touch the API server, etcd or NATS.
+import type * as k8s from '@kubernetes/client-node';
+import type { Condition, ReplicationJob, ReplicationJobStatus } from '../../api/v1alpha1/index.ts';
+import { annotations, finalizer, labels, workerRoles, type WorkerRole } from '../../api/names.ts';
+import { ConditionType, isConditionTrue, Reason, setCondition, type ConditionUpdate } from './conditions.ts';
+import { desiredReplicas, desiredWorkerPod, slotName, type WorkerPodSettings } from './workerPods.ts';
+
+export interface Observed {
+  job: ReplicationJob;
+  /** Pods the job owns (selected by the job's UID label). */
+  pods: readonly k8s.V1Pod[];
+  tokenSecretExists: boolean;
+  now: Date;
+}
+
+export interface DecideSettings extends WorkerPodSettings {
+  /** A failed worker pod is replaced after base·2^restarts, capped at max. */
+  podRestartBackoffBaseMs: number;
+  podRestartBackoffMaxMs: number;
+}
+
+export type Action =
+  | { kind: 'AddFinalizer' }
+  | { kind: 'RemoveFinalizer' }
+  | { kind: 'CreateTokenSecret' }
+  | { kind: 'DeleteTokenSecret' }
+  | { kind: 'CreatePod'; pod: k8s.V1Pod }
+  | { kind: 'DeletePod'; name: string }
+  | { kind: 'RemoveExternalState' }
+  | { kind: 'DeleteJob' };
+
+export interface JobEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export interface Decision {
+  actions: Action[];
+  /** The status to record; undefined when the job is going away. */
+  status?: ReplicationJobStatus;
+  events: JobEvent[];
+  requeueAfterMs?: number;
+}
+
+export type Phase = NonNullable<ReplicationJobStatus['phase']>;
+
+function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+function podRestarts(pod: k8s.V1Pod): number {
+  return Number(pod.metadata?.annotations?.[annotations.slotRestarts] ?? 0) || 0;
+}
+
+function podEnded(pod: k8s.V1Pod): boolean {
+  return pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded';
+}
+
+function podReady(pod: k8s.V1Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+function podEndedAt(pod: k8s.V1Pod, now: Date): number {
+  const finished = pod.status?.containerStatuses?.[0]?.state?.terminated?.finishedAt;
+  return finished ? new Date(finished).getTime() : now.getTime();
+}
+
+function describePodEnd(pod: k8s.V1Pod): string {
+  const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
+  if (!terminated) return `pod ${pod.metadata?.name} ended (${pod.status?.phase})`;
+  const how = terminated.signal ? `signal ${terminated.signal}` : `exit code ${terminated.exitCode}`;
+  return `pod ${pod.metadata?.name} ${pod.status?.phase === 'Succeeded' ? 'exited' : 'failed'} with ${how}${terminated.reason ? ` (${terminated.reason})` : ''}`;
+}
+
+/** The phase shown to people: derived from the conditions, never stored as a fact. */
+export function derivePhase(conditions: readonly Condition[]): Phase {
+  if (isConditionTrue(conditions, ConditionType.Failed)) return 'Failed';
+  if (isConditionTrue(conditions, ConditionType.Complete)) return 'Succeeded';
+  if (isConditionTrue(conditions, ConditionType.Suspended)) return 'Suspended';
+  const ready = conditions.find((c) => c.type === ConditionType.Ready);
+  if (!ready || ready.reason === Reason.WorkersStarting) return 'Pending';
+  return 'Running';
+}
+
+const phaseEvents: Record<Phase, (from: Phase | undefined) => JobEvent | undefined> = {
+  Pending: (from) =>
+    from ? undefined : { type: 'Normal', reason: 'Accepted', message: 'starting worker pods' },
+  Running: (from) =>
+    from === 'Suspended'
+      ? { type: 'Normal', reason: Reason.Resumed, message: 'job resumed; workers ready' }
+      : { type: 'Normal', reason: Reason.Started, message: 'all worker pods ready; replicating' },
+  Suspended: () => ({
+    type: 'Normal',
+    reason: Reason.Suspended,
+    message: 'job suspended; worker pods removed',
+  }),
+  Succeeded: () => ({ type: 'Normal', reason: Reason.Succeeded, message: 'replication complete' }),
+  Failed: () => ({ type: 'Warning', reason: Reason.Failed, message: 'replication failed' }),
+};
+
+interface SlotPlan {
+  actions: Action[];
+  events: JobEvent[];
+  requeueAfterMs?: number;
+  ready: boolean;
+}
+
+/** Keeps one live pod in a worker slot, replacing a failed one after back-off. */
+function planSlot(
+  observed: Observed,
+  role: WorkerRole,
+  index: number,
+  slotPods: k8s.V1Pod[],
+  settings: DecideSettings,
+): SlotPlan {
+  const { job, now } = observed;
+  const live = slotPods.filter((p) => !p.metadata?.deletionTimestamp && !podEnded(p));
+  const ended = slotPods.filter((p) => !p.metadata?.deletionTimestamp && podEnded(p));
+  const highestRestarts = Math.max(-1, ...slotPods.map(podRestarts));
+  const plan: SlotPlan = { actions: [], events: [], ready: false };
+
+  if (live.length > 0) {
+    // Keep the newest; a duplicate can only come from a replaced pod that lingered.
+    live.sort((a, b) => podRestarts(b) - podRestarts(a));
+    plan.ready = podReady(live[0]!);
+    for (const extra of [...live.slice(1), ...ended])
+      plan.actions.push({ kind: 'DeletePod', name: extra.metadata!.name! });
+    return plan;
+  }
+  if (ended.length === 0) {
+    plan.actions.push({
+      kind: 'CreatePod',
+      pod: desiredWorkerPod(job, role, index, highestRestarts + 1, settings),
+    });
+    return plan;
+  }
+  const failed = ended.sort((a, b) => podRestarts(b) - podRestarts(a))[0]!;
+  const restarts = podRestarts(failed);
+  const backoffMs = Math.min(
+    settings.podRestartBackoffBaseMs * 2 ** restarts,
+    settings.podRestartBackoffMaxMs,
+  );
+  const dueAt = podEndedAt(failed, now) + backoffMs;
+  if (now.getTime() < dueAt) {
+    plan.requeueAfterMs = dueAt - now.getTime();
+    return plan;
+  }
+  const replacement = desiredWorkerPod(job, role, index, highestRestarts + 1, settings);
+  plan.actions.push({ kind: 'CreatePod', pod: replacement });
+  for (const pod of ended) plan.actions.push({ kind: 'DeletePod', name: pod.metadata!.name! });
+  plan.events.push({
+    type: 'Warning',
+    reason: Reason.WorkerPodRecreated,
+    message: `${describePodEnd(failed)}; replaced by ${replacement.metadata!.name} after ${Math.round(backoffMs / 1000)}s back-off`,
+  });
+  return plan;
+}
+
+function minDefined(...values: (number | undefined)[]): number | undefined {
+  const defined = values.filter((v): v is number => v !== undefined);
+  return defined.length ? Math.min(...defined) : undefined;
+}
+
+export function decide(observed: Observed, settings: DecideSettings): Decision {
+  const { job, pods, now } = observed;
+  const meta = job.metadata!;
+  const hasFinalizer = meta.finalizers?.includes(finalizer) ?? false;
+
+  // Deletion: remove everything the job owns, inside and outside Kubernetes,
+  // then let the API server delete the job.
+  if (meta.deletionTimestamp) {
+    if (!hasFinalizer) return { actions: [], events: [] };
+    const actions: Action[] = pods.map((p) => ({ kind: 'DeletePod', name: p.metadata!.name! }));
+    if (observed.tokenSecretExists) actions.push({ kind: 'DeleteTokenSecret' });
+    actions.push({ kind: 'RemoveExternalState' }, { kind: 'RemoveFinalizer' });
+    return { actions, events: [] };
+  }
+
+  const actions: Action[] = hasFinalizer ? [] : [{ kind: 'AddFinalizer' }];
+  const events: JobEvent[] = [];
+  const old = job.status ?? {};
+  const generation = meta.generation ?? 0;
+  let conditions: Condition[] = [...(old.conditions ?? [])];
+  const set = (update: ConditionUpdate) => (conditions = setCondition(conditions, update, generation, now));
+  let requeueAfterMs: number | undefined;
+  const status: ReplicationJobStatus = { ...old, observedGeneration: generation };
+
+  const finished =
+    isConditionTrue(conditions, ConditionType.Complete) || isConditionTrue(conditions, ConditionType.Failed);
+  const suspended = job.spec.suspend === true;
+  const readyCounts: Record<WorkerRole, number> = { source: 0, destination: 0 };
+
+  if (finished || suspended) {
+    // No worker runs for a finished or suspended job.
+    for (const pod of pods)
+      if (!pod.metadata?.deletionTimestamp) actions.push({ kind: 'DeletePod', name: pod.metadata!.name! });
+    const why = finished ? Reason.Finished : Reason.Suspended;
+    set({
+      type: ConditionType.Ready,
+      status: 'False',
+      reason: why,
+      message: finished ? 'job finished' : 'job suspended',
+    });
+    set({
+      type: ConditionType.Reconciling,
+      status: 'False',
+      reason: why,
+      message: finished ? 'job finished' : 'job suspended',
+    });
+    if (!finished) {
+      set({
+        type: ConditionType.Suspended,
+        status: 'True',
+        reason: Reason.Suspended,
+        message: 'spec.suspend is true',
+      });
+    }
+    if (finished && job.spec.ttlSecondsAfterFinished !== undefined && old.completionTime) {
+      const expiresAt = new Date(old.completionTime).getTime() + job.spec.ttlSecondsAfterFinished * 1000;
+      if (now.getTime() >= expiresAt) actions.push({ kind: 'DeleteJob' });
+      else requeueAfterMs = expiresAt - now.getTime();
+    }
+  } else {
+    if (!observed.tokenSecretExists) actions.push({ kind: 'CreateTokenSecret' });
+    status.startTime ??= rfc3339(now);
+    let allReady = true;
+    for (const role of workerRoles) {
+      const replicas = desiredReplicas(job, role);
+      const rolePods = pods.filter((p) => p.metadata?.labels?.[labels.role] === role);
+      for (let index = 0; index < replicas; index++) {
+        const slot = slotName(role, index);
+        const plan = planSlot(
+          observed,
+          role,
+          index,
+          rolePods.filter((p) => p.metadata?.labels?.[labels.slot] === slot),
+          settings,
+        );
+        actions.push(...plan.actions);
+        events.push(...plan.events);
+        requeueAfterMs = minDefined(requeueAfterMs, plan.requeueAfterMs);
+        if (plan.ready) readyCounts[role]++;
+        else allReady = false;
+      }
+      // Scale down: pods in slots beyond the desired replica count.
+      for (const pod of rolePods) {
+        const index = Number(pod.metadata?.labels?.[labels.slot]?.split('-').pop());
+        if (index >= replicas && !pod.metadata?.deletionTimestamp)
+          actions.push({ kind: 'DeletePod', name: pod.metadata!.name! });
+      }
+    }
+    const wasReady = conditions.some(
+      (c) => c.type === ConditionType.Ready && (c.status === 'True' || c.reason === Reason.WorkersNotReady),
+    );
+    set(
+      allReady
+        ? {
+            type: ConditionType.Ready,
+            status: 'True',
+            reason: Reason.WorkersReady,
+            message: 'all worker pods are ready',
+          }
+        : {
+            type: ConditionType.Ready,
+            status: 'False',
+            reason: wasReady ? Reason.WorkersNotReady : Reason.WorkersStarting,
+            message: `ready workers: source ${readyCounts.source}/${desiredReplicas(job, 'source')}, destination ${readyCounts.destination}/${desiredReplicas(job, 'destination')}`,
+          },
+    );
+    set({
+      type: ConditionType.Reconciling,
+      status: 'True',
+      reason: Reason.Replicating,
+      message: 'replication in progress',
+    });
+    set({
+      type: ConditionType.Suspended,
+      status: 'False',
+      reason: Reason.NotSuspended,
+      message: 'spec.suspend is false',
+    });
+    set({
+      type: ConditionType.Complete,
+      status: 'False',
+      reason: Reason.InProgress,
+      message: 'replication in progress',
+    });
+    set({ type: ConditionType.Failed, status: 'False', reason: Reason.NoFailure, message: 'no failure' });
+    set({ type: ConditionType.Stalled, status: 'False', reason: Reason.NoFailure, message: 'no failure' });
+  }
+
+  status.conditions = conditions;
+  status.workers = { sourceReady: readyCounts.source, destinationReady: readyCounts.destination };
+  status.phase = derivePhase(conditions);
+  if (status.phase !== old.phase) {
+    const event = phaseEvents[status.phase](old.phase);
+    if (event) events.push(event);
+  }
+  return { actions, status, events, requeueAfterMs };
+}

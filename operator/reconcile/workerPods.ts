@@ -1,0 +1,215 @@
+// The worker pods of a job: what each one should look like. Pure: the same job
+// and slot always give the same pod, so a repeated create is harmless.
+import type * as k8s from '@kubernetes/client-node';
+import type { ReplicationJob, Store, WorkerPool } from '../../api/v1alpha1/index.ts';
+import {
+  annotations,
+  labels,
+  operatorName,
+  workerEnv,
+  workerPort,
+  workerTokenKey,
+  workerTokenSecretName,
+  type WorkerRole,
+} from '../../api/names.ts';
+
+export interface WorkerPodSettings {
+  /** Image used unless spec.workers.image overrides it. */
+  defaultImage: string;
+  /** NATS URL the workers use for tasks and status. */
+  natsUrl: string;
+}
+
+/** Where a filesystem store's volume is mounted in a worker pod. */
+export const storeMountPath = '/data/store';
+const caBundleMountPath = '/etc/ferry/ca';
+
+export function workerPool(job: ReplicationJob, role: WorkerRole): WorkerPool {
+  return job.spec.workers?.[role] ?? {};
+}
+
+export function desiredReplicas(job: ReplicationJob, role: WorkerRole): number {
+  return workerPool(job, role).replicas ?? 1;
+}
+
+/** The slot a pod fills, e.g. "source-0": stable across the pod's replacements. */
+export function slotName(role: WorkerRole, index: number): string {
+  return `${role}-${index}`;
+}
+
+export function workerPodName(
+  job: ReplicationJob,
+  role: WorkerRole,
+  index: number,
+  restarts: number,
+): string {
+  return `${job.metadata!.name}-${role}-${index}-${restarts}`;
+}
+
+/** Labels every object a job owns carries; selecting by the job's UID finds them all. */
+export function ownedLabels(job: ReplicationJob): Record<string, string> {
+  return {
+    [labels.managedBy]: operatorName,
+    [labels.name]: 'ferry',
+    [labels.jobUid]: job.metadata!.uid!,
+  };
+}
+
+export function ownerReference(job: ReplicationJob): k8s.V1OwnerReference {
+  return {
+    apiVersion: job.apiVersion,
+    kind: job.kind,
+    name: job.metadata!.name!,
+    uid: job.metadata!.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+function storeFor(job: ReplicationJob, role: WorkerRole): Store {
+  return role === 'source' ? job.spec.source : job.spec.destination;
+}
+
+function storeEnv(store: Store): k8s.V1EnvVar[] {
+  const env: k8s.V1EnvVar[] = [];
+  if (store.s3) {
+    const ref = store.s3.credentialsSecretRef;
+    env.push(
+      {
+        name: workerEnv.accessKeyId,
+        valueFrom: { secretKeyRef: { name: ref.name, key: ref.accessKeyIdKey ?? 'AWS_ACCESS_KEY_ID' } },
+      },
+      {
+        name: workerEnv.secretAccessKey,
+        valueFrom: {
+          secretKeyRef: { name: ref.name, key: ref.secretAccessKeyKey ?? 'AWS_SECRET_ACCESS_KEY' },
+        },
+      },
+    );
+  }
+  return env;
+}
+
+/** The store as the worker reads it from FERRY_STORE: the spec, plus where volumes are mounted. */
+function storeConfig(store: Store): object {
+  if (store.filesystem) return { filesystem: { ...store.filesystem, mountPath: storeMountPath } };
+  const { credentialsSecretRef: _credentials, caBundleSecretRef, ...s3 } = store.s3!;
+  return {
+    s3: {
+      ...s3,
+      ...(caBundleSecretRef
+        ? { caBundleFile: `${caBundleMountPath}/${caBundleSecretRef.key ?? 'ca.crt'}` }
+        : {}),
+    },
+  };
+}
+
+function storeVolumes(
+  store: Store,
+  role: WorkerRole,
+): { volumes: k8s.V1Volume[]; mounts: k8s.V1VolumeMount[] } {
+  const volumes: k8s.V1Volume[] = [{ name: 'tmp', emptyDir: {} }];
+  const mounts: k8s.V1VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
+  if (store.filesystem) {
+    volumes.push({
+      name: 'store',
+      persistentVolumeClaim: { claimName: store.filesystem.claimName, readOnly: role === 'source' },
+    });
+    mounts.push({ name: 'store', mountPath: storeMountPath, readOnly: role === 'source' });
+  }
+  if (store.s3?.caBundleSecretRef) {
+    volumes.push({ name: 'ca-bundle', secret: { secretName: store.s3.caBundleSecretRef.name } });
+    mounts.push({ name: 'ca-bundle', mountPath: caBundleMountPath, readOnly: true });
+  }
+  return { volumes, mounts };
+}
+
+export function desiredWorkerPod(
+  job: ReplicationJob,
+  role: WorkerRole,
+  index: number,
+  restarts: number,
+  settings: WorkerPodSettings,
+): k8s.V1Pod {
+  const pool = workerPool(job, role);
+  const store = storeFor(job, role);
+  const { volumes, mounts } = storeVolumes(store, role);
+  const probe = (path: string, failureThreshold: number): k8s.V1Probe => ({
+    httpGet: { path, port: 'http' },
+    periodSeconds: 5,
+    failureThreshold,
+  });
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: workerPodName(job, role, index, restarts),
+      namespace: job.metadata!.namespace!,
+      labels: {
+        ...ownedLabels(job),
+        [labels.component]: `${role}-worker`,
+        [labels.role]: role,
+        [labels.slot]: slotName(role, index),
+      },
+      annotations: { [annotations.slotRestarts]: String(restarts) },
+      ownerReferences: [ownerReference(job)],
+    },
+    spec: {
+      // The operator replaces failed pods itself, with back-off, so the job's
+      // status can say what failed; the kubelet must not restart them silently.
+      restartPolicy: 'Never',
+      serviceAccountName: pool.serviceAccountName,
+      automountServiceAccountToken: false,
+      nodeSelector: pool.nodeSelector,
+      tolerations: pool.tolerations as k8s.V1Toleration[] | undefined,
+      affinity: pool.affinity as k8s.V1Affinity | undefined,
+      terminationGracePeriodSeconds: 30,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        runAsGroup: 65532,
+        fsGroup: 65532,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      volumes,
+      containers: [
+        {
+          name: 'worker',
+          image: job.spec.workers?.image ?? settings.defaultImage,
+          imagePullPolicy: job.spec.workers?.imagePullPolicy,
+          command: ['node', 'worker/main.js'],
+          ports: [{ name: 'http', containerPort: workerPort, protocol: 'TCP' }],
+          env: [
+            { name: workerEnv.role, value: role },
+            { name: workerEnv.jobNamespace, value: job.metadata!.namespace! },
+            { name: workerEnv.jobName, value: job.metadata!.name! },
+            { name: workerEnv.jobUid, value: job.metadata!.uid! },
+            { name: workerEnv.podName, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+            { name: workerEnv.podIp, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+            { name: workerEnv.port, value: String(workerPort) },
+            { name: workerEnv.natsUrl, value: settings.natsUrl },
+            { name: workerEnv.concurrency, value: String(pool.concurrency ?? 8) },
+            { name: workerEnv.store, value: JSON.stringify(storeConfig(store)) },
+            {
+              name: workerEnv.token,
+              valueFrom: {
+                secretKeyRef: { name: workerTokenSecretName(job.metadata!.name!), key: workerTokenKey },
+              },
+            },
+            ...storeEnv(store),
+          ],
+          resources: pool.resources as k8s.V1ResourceRequirements | undefined,
+          readinessProbe: probe('/readyz', 3),
+          livenessProbe: probe('/healthz', 6),
+          volumeMounts: mounts,
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            runAsNonRoot: true,
+            capabilities: { drop: ['ALL'] },
+          },
+        },
+      ],
+    },
+  };
+}

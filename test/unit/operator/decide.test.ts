@@ -1,0 +1,208 @@
+import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
+import { finalizer } from '../../../api/names.ts';
+import { decide, type Action, type Observed } from '../../../operator/reconcile/decide.ts';
+import {
+  beingDeleted,
+  failed,
+  job,
+  ready,
+  settings,
+  suspended,
+  withConditions,
+  withFinalizer,
+  withReplicas,
+  withTtl,
+  workerPod,
+} from '../../support/fixtures.ts';
+
+const now = new Date('2026-11-24T12:00:00Z');
+
+function observe(j: ReplicationJob, pods: Observed['pods'] = [], tokenSecretExists = true): Observed {
+  return { job: j, pods, tokenSecretExists, now };
+}
+
+function summary(actions: Action[]): string[] {
+  return actions.map((a) =>
+    a.kind === 'CreatePod'
+      ? `CreatePod ${a.pod.metadata!.name}`
+      : a.kind === 'DeletePod'
+        ? `DeletePod ${a.name}`
+        : a.kind,
+  );
+}
+
+function condition(status: ReturnType<typeof decide>['status'], type: string) {
+  return status?.conditions?.find((c) => c.type === type);
+}
+
+describe('decide: a new ReplicationJob', () => {
+  const decision = decide(observe(job('copy'), [], false), settings);
+
+  it('adds the cleanup finalizer before anything else, then creates the token Secret and one pod per worker slot', () => {
+    expect(summary(decision.actions)).toEqual([
+      'AddFinalizer',
+      'CreateTokenSecret',
+      'CreatePod copy-source-0-0',
+      'CreatePod copy-destination-0-0',
+    ]);
+  });
+
+  it('reports the job Pending and in progress (kstatus: Reconciling=True), with an Accepted event', () => {
+    expect(decision.status?.phase).toBe('Pending');
+    expect(decision.status?.observedGeneration).toBe(1);
+    expect(condition(decision.status, 'Reconciling')?.status).toBe('True');
+    expect(condition(decision.status, 'Ready')).toMatchObject({ status: 'False', reason: 'WorkersStarting' });
+    expect(decision.status?.startTime).toBe('2026-11-24T12:00:00Z');
+    expect(decision.events.map((e) => e.reason)).toEqual(['Accepted']);
+  });
+});
+
+describe('decide: worker pods', () => {
+  const j = job('copy', withFinalizer, withReplicas('source', 2));
+
+  it('creates as many source and destination pods as the spec asks for', () => {
+    const d = decide(observe(j), settings);
+    expect(summary(d.actions)).toEqual([
+      'CreatePod copy-source-0-0',
+      'CreatePod copy-source-1-0',
+      'CreatePod copy-destination-0-0',
+    ]);
+  });
+
+  it('marks the job Running and Ready once every worker pod is ready, and says so in an event', () => {
+    const pods = [
+      workerPod(j, 'source', 0, 0, ready),
+      workerPod(j, 'source', 1, 0, ready),
+      workerPod(j, 'destination', 0, 0, ready),
+    ];
+    const d = decide(observe(j, pods), settings);
+    expect(d.actions).toEqual([]);
+    expect(d.status?.phase).toBe('Running');
+    expect(d.status?.workers).toEqual({ sourceReady: 2, destinationReady: 1 });
+    expect(condition(d.status, 'Ready')).toMatchObject({ status: 'True', reason: 'WorkersReady' });
+    expect(d.events.map((e) => e.reason)).toEqual(['Started']);
+  });
+
+  it('waits out the back-off before replacing a failed pod', () => {
+    const pods = [
+      workerPod(j, 'source', 0, 0, failed(137, '2026-11-24T11:59:59Z')),
+      workerPod(j, 'source', 1, 0, ready),
+      workerPod(j, 'destination', 0, 0, ready),
+    ];
+    const d = decide(observe(j, pods), settings);
+    expect(d.actions).toEqual([]);
+    expect(d.requeueAfterMs).toBe(1_000); // 2 s back-off, 1 s of it already passed
+  });
+
+  it('replaces a failed pod after the back-off, in the same slot, and names the failure in a Warning event', () => {
+    const pods = [
+      workerPod(j, 'source', 0, 2, failed(137, '2026-11-24T11:59:00Z')),
+      workerPod(j, 'source', 1, 0, ready),
+      workerPod(j, 'destination', 0, 0, ready),
+    ];
+    const d = decide(observe(j, pods), settings);
+    expect(summary(d.actions)).toEqual(['CreatePod copy-source-0-3', 'DeletePod copy-source-0-2']);
+    expect(d.events).toContainEqual(
+      expect.objectContaining({
+        type: 'Warning',
+        reason: 'WorkerPodRecreated',
+        message: expect.stringContaining('exit code 137'),
+      }),
+    );
+  });
+
+  it('doubles the back-off with every replacement of the same slot, up to the cap', () => {
+    const pods = [workerPod(j, 'source', 0, 3, failed(1, '2026-11-24T11:59:55Z'))];
+    expect(decide(observe(j, pods), settings).requeueAfterMs).toBe(16_000 - 5_000);
+    const capped = [workerPod(j, 'source', 0, 10, failed(1, '2026-11-24T11:59:55Z'))];
+    expect(decide(observe(j, capped), settings).requeueAfterMs).toBe(60_000 - 5_000);
+  });
+
+  it('creates a replacement at once when a pod disappears', () => {
+    const pods = [workerPod(j, 'source', 1, 0, ready), workerPod(j, 'destination', 0, 0, ready)];
+    expect(summary(decide(observe(j, pods), settings).actions)).toEqual(['CreatePod copy-source-0-0']);
+  });
+
+  it('removes pods beyond the desired replica count', () => {
+    const one = job('copy', withFinalizer);
+    const pods = [
+      workerPod(one, 'source', 0, 0, ready),
+      workerPod(one, 'source', 1, 0, ready),
+      workerPod(one, 'destination', 0, 0, ready),
+    ];
+    expect(summary(decide(observe(one, pods), settings).actions)).toEqual(['DeletePod copy-source-1-0']);
+  });
+
+  it('reaches a fixed point: deciding again on its own status changes nothing', () => {
+    const pods = [
+      workerPod(j, 'source', 0, 0, ready),
+      workerPod(j, 'source', 1, 0, ready),
+      workerPod(j, 'destination', 0, 0, ready),
+    ];
+    const first = decide(observe(j, pods), settings);
+    const again = decide(observe({ ...j, status: first.status }, pods), { ...settings });
+    expect(again.status).toEqual(first.status);
+    expect(again.events).toEqual([]);
+  });
+});
+
+describe('decide: suspend, finish and delete', () => {
+  it('removes every worker pod of a suspended job and reports it Suspended', () => {
+    const j = job('copy', withFinalizer, suspended);
+    const d = decide(
+      observe(j, [workerPod(j, 'source', 0, 0, ready), workerPod(j, 'destination', 0, 0, ready)]),
+      settings,
+    );
+    expect(summary(d.actions)).toEqual(['DeletePod copy-source-0-0', 'DeletePod copy-destination-0-0']);
+    expect(d.status?.phase).toBe('Suspended');
+    expect(condition(d.status, 'Suspended')?.status).toBe('True');
+    expect(condition(d.status, 'Reconciling')?.status).toBe('False');
+  });
+
+  it('on deletion removes pods, the token Secret and external state, and only then the finalizer', () => {
+    const j = job('copy', withFinalizer, beingDeleted);
+    const d = decide(observe(j, [workerPod(j, 'source', 0, 0, ready)]), settings);
+    expect(summary(d.actions)).toEqual([
+      'DeletePod copy-source-0-0',
+      'DeleteTokenSecret',
+      'RemoveExternalState',
+      'RemoveFinalizer',
+    ]);
+    expect(d.status).toBeUndefined();
+  });
+
+  it('does nothing for a deleted job whose finalizer is already gone', () => {
+    const j = job('copy', beingDeleted);
+    expect(j.metadata!.finalizers ?? []).not.toContain(finalizer);
+    expect(decide(observe(j), settings).actions).toEqual([]);
+  });
+
+  const complete = withConditions({
+    type: 'Complete',
+    status: 'True',
+    reason: 'Succeeded',
+    message: 'done',
+    lastTransitionTime: '2026-11-24T11:00:00Z',
+  });
+
+  it('deletes a finished job once its TTL has passed, and waits until then otherwise', () => {
+    expect(
+      summary(
+        decide(observe(job('copy', withFinalizer, complete, withTtl(60, '2026-11-24T11:58:00Z'))), settings)
+          .actions,
+      ),
+    ).toEqual(['DeleteJob']);
+    const waiting = decide(
+      observe(job('copy', withFinalizer, complete, withTtl(600, '2026-11-24T11:58:00Z'))),
+      settings,
+    );
+    expect(waiting.actions).toEqual([]);
+    expect(waiting.requeueAfterMs).toBe(480_000);
+  });
+
+  it('shows a completed job as Succeeded and no longer in progress', () => {
+    const d = decide(observe(job('copy', withFinalizer, complete)), settings);
+    expect(d.status?.phase).toBe('Succeeded');
+    expect(condition(d.status, 'Reconciling')?.status).toBe('False');
+  });
+});

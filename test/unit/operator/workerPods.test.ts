@@ -1,0 +1,68 @@
+import { workerEnv, workerTokenSecretName } from '../../../api/names.ts';
+import { desiredWorkerPod } from '../../../operator/reconcile/workerPods.ts';
+import { job, settings } from '../../support/fixtures.ts';
+
+describe('a worker pod', () => {
+  const j = job('copy');
+  j.spec.source = { filesystem: { claimName: 'archive', path: '/exports' } };
+  const source = desiredWorkerPod(j, 'source', 0, 0, settings);
+  const destination = desiredWorkerPod(j, 'destination', 0, 0, settings);
+  const env = (pod: typeof source) =>
+    Object.fromEntries(pod.spec!.containers[0]!.env!.map((e) => [e.name, e]));
+
+  it('runs with a restrictive security context: non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp', () => {
+    expect(source.spec!.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(source.spec!.containers[0]!.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    });
+  });
+
+  it('is owned by its job, so it is found and removed with it', () => {
+    expect(source.metadata!.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'ReplicationJob', name: 'copy', uid: 'uid-copy', controller: true }),
+    ]);
+  });
+
+  it('gets the job token from the job Secret, never inline', () => {
+    expect(env(destination)[workerEnv.token]).toEqual({
+      name: workerEnv.token,
+      valueFrom: { secretKeyRef: { name: workerTokenSecretName('copy'), key: 'token' } },
+    });
+  });
+
+  it('reads S3 credentials from the Secret the spec names', () => {
+    expect(env(destination)[workerEnv.accessKeyId]?.valueFrom?.secretKeyRef).toEqual({
+      name: 'dst-creds',
+      key: 'AWS_ACCESS_KEY_ID',
+    });
+    expect(JSON.parse(env(destination)[workerEnv.store]!.value!)).toEqual({
+      s3: { endpoint: 'http://dst:9000', bucket: 'out' },
+    });
+  });
+
+  it('mounts a filesystem source read-only', () => {
+    expect(source.spec!.volumes).toContainEqual({
+      name: 'store',
+      persistentVolumeClaim: { claimName: 'archive', readOnly: true },
+    });
+    expect(JSON.parse(env(source)[workerEnv.store]!.value!)).toEqual({
+      filesystem: { claimName: 'archive', path: '/exports', mountPath: '/data/store' },
+    });
+  });
+
+  it('has readiness and liveness probes on its HTTP port', () => {
+    const c = source.spec!.containers[0]!;
+    expect(c.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+  });
+
+  it('is not restarted in place: the operator replaces failed pods with back-off', () => {
+    expect(source.spec!.restartPolicy).toBe('Never');
+  });
+});

@@ -1,0 +1,84 @@
+// The worker's settings, read once from the environment the operator sets on
+// its pod (see api/names.ts) and validated into typed values. A bad value stops
+// the worker at start-up with a message naming the variable.
+import { workerEnv, workerRoles, type WorkerRole } from '../api/names.ts';
+
+export interface WorkerConfig {
+  role: WorkerRole;
+  jobNamespace: string;
+  jobName: string;
+  jobUid: string;
+  podName: string;
+  /** The address to listen on: the pod's own IP (pods on the local bed share a host). */
+  listenHost: string;
+  port: number;
+  natsUrl: string;
+  concurrency: number;
+  store: StoreConfig;
+  token: string;
+}
+
+export type StoreConfig =
+  | {
+      s3: {
+        endpoint: string;
+        region?: string;
+        bucket: string;
+        prefix?: string;
+        forcePathStyle?: boolean;
+        caBundleFile?: string;
+      };
+    }
+  | { filesystem: { claimName: string; path?: string; mountPath: string } };
+
+export class WorkerConfigError extends Error {}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new WorkerConfigError(`${name} is required`);
+  return value;
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string): number {
+  const raw = required(env, name);
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new WorkerConfigError(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+function parseStore(raw: string): StoreConfig {
+  let store: unknown;
+  try {
+    store = JSON.parse(raw);
+  } catch (err) {
+    throw new WorkerConfigError(`${workerEnv.store} is not valid JSON: ${(err as Error).message}`);
+  }
+  const s = store as Record<string, Record<string, unknown> | undefined>;
+  if (s?.s3 && typeof s.s3.endpoint === 'string' && typeof s.s3.bucket === 'string')
+    return store as StoreConfig;
+  if (s?.filesystem && typeof s.filesystem.mountPath === 'string') return store as StoreConfig;
+  throw new WorkerConfigError(
+    `${workerEnv.store} must describe an s3 store (endpoint, bucket) or a filesystem store (mountPath)`,
+  );
+}
+
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const role = required(env, workerEnv.role);
+  if (!(workerRoles as readonly string[]).includes(role)) {
+    throw new WorkerConfigError(`${workerEnv.role} must be one of ${workerRoles.join(', ')}, got "${role}"`);
+  }
+  return {
+    role: role as WorkerRole,
+    jobNamespace: required(env, workerEnv.jobNamespace),
+    jobName: required(env, workerEnv.jobName),
+    jobUid: required(env, workerEnv.jobUid),
+    podName: required(env, workerEnv.podName),
+    listenHost: env[workerEnv.podIp] || '0.0.0.0',
+    port: positiveInt(env, workerEnv.port),
+    natsUrl: required(env, workerEnv.natsUrl),
+    concurrency: positiveInt(env, workerEnv.concurrency),
+    store: parseStore(required(env, workerEnv.store)),
+    token: required(env, workerEnv.token),
+  };
+}
