@@ -219,6 +219,18 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
         message: 'spec.suspend is true',
       });
     }
+    // kstatus reads Stalled=True as failed: a job that ran out of attempts needs a person.
+    const failedCondition = conditions.find((c) => c.type === ConditionType.Failed && c.status === 'True');
+    set(
+      failedCondition
+        ? {
+            type: ConditionType.Stalled,
+            status: 'True',
+            reason: Reason.Failed,
+            message: failedCondition.message,
+          }
+        : { type: ConditionType.Stalled, status: 'False', reason: Reason.NoFailure, message: 'no failure' },
+    );
     if (finished && job.spec.ttlSecondsAfterFinished !== undefined && old.completionTime) {
       const expiresAt = new Date(old.completionTime).getTime() + job.spec.ttlSecondsAfterFinished * 1000;
       if (now.getTime() >= expiresAt) actions.push({ kind: 'DeleteJob' });

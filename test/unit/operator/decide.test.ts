@@ -200,9 +200,32 @@ describe('decide: suspend, finish and delete', () => {
     expect(waiting.requeueAfterMs).toBe(480_000);
   });
 
+  it('shows a failed job as Failed and, for kstatus (Flux, Argo CD), as Stalled with the failure message', () => {
+    const failedJob = job(
+      'copy',
+      withFinalizer,
+      withConditions({
+        type: 'Failed',
+        status: 'True',
+        reason: 'TasksFailed',
+        message: '2 objects failed permanently',
+        lastTransitionTime: '2026-11-24T11:00:00Z',
+      }),
+    );
+    const d = decide(observe(failedJob), settings);
+    expect(d.status?.phase).toBe('Failed');
+    expect(condition(d.status, 'Stalled')).toMatchObject({
+      status: 'True',
+      message: '2 objects failed permanently',
+    });
+    expect(condition(d.status, 'Reconciling')?.status).toBe('False');
+    expect(d.events).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'Failed' }));
+  });
+
   it('shows a completed job as Succeeded and no longer in progress', () => {
     const d = decide(observe(job('copy', withFinalizer, complete)), settings);
     expect(d.status?.phase).toBe('Succeeded');
     expect(condition(d.status, 'Reconciling')?.status).toBe('False');
+    expect(condition(d.status, 'Stalled')?.status).toBe('False');
   });
 });
