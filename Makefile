@@ -44,6 +44,17 @@ bed: deps ## Start the local control plane in .bed/ (foreground; Ctrl-C stops it
 bed-down: ## Stop the local control plane started by `make bed`.
 	node test/bed/cli.ts down
 
+##@ Helm
+
+.PHONY: chart-crds
+chart-crds: ## Copy crds/ into the Helm chart (helm/ferry/crds/); a test fails when the copy is stale.
+	cp crds/*.yaml helm/ferry/crds/
+
+.PHONY: helm-lint
+helm-lint: ## Lint the Helm chart with its defaults and every ci/ values file.
+	helm lint --strict helm/ferry
+	for f in helm/ferry/ci/*-values.yaml; do helm lint --strict helm/ferry -f $$f || exit 1; done
+
 ##@ Run
 
 .PHONY: demo
@@ -76,5 +87,12 @@ docker-build: ## Build the container image $(IMAGE) (needs a Docker engine).
 	docker build -t $(IMAGE) .
 
 .PHONY: generate
-generate: deps ## Regenerate the TypeScript API types from crds/.
+generate: deps ## Regenerate the TypeScript API types from crds/ and copy the CRDs into the chart.
 	node api/generate.ts
+	cp crds/*.yaml helm/ferry/crds/
+
+##@ Benchmarks
+
+.PHONY: bench
+bench: deps ## Run the benchmarks (planning 1,000,000 synthetic objects).
+	node bench/planning.ts 1000000

@@ -2,6 +2,8 @@
 // its pod (see api/names.ts) and validated into typed values. A bad value stops
 // the worker at start-up with a message naming the variable.
 import { workerEnv, workerRoles, type WorkerRole } from '../api/names.ts';
+import type { FilesystemStoreConfig } from './storage/filesystemStore.ts';
+import type { S3StoreConfig } from './storage/s3Store.ts';
 
 export interface WorkerConfig {
   role: WorkerRole;
@@ -18,18 +20,7 @@ export interface WorkerConfig {
   token: string;
 }
 
-export type StoreConfig =
-  | {
-      s3: {
-        endpoint: string;
-        region?: string;
-        bucket: string;
-        prefix?: string;
-        forcePathStyle?: boolean;
-        caBundleFile?: string;
-      };
-    }
-  | { filesystem: { claimName: string; path?: string; mountPath: string } };
+export type StoreConfig = { s3: S3StoreConfig } | { filesystem: FilesystemStoreConfig };
 
 export class WorkerConfigError extends Error {}
 

@@ -1,0 +1,256 @@
+// The task ledger: every task's record in etcd, under the job's UID.
+//
+//   /ferry/jobs/<uid>/job            epoch, plan checkpoint, whether planning finished
+//   /ferry/jobs/<uid>/tasks/<taskId> the task (what to do) and its progress
+//
+// The ledger is the truth a resume starts from: the task definitions are in it,
+// so re-sending the incomplete tasks needs no new listing of the stores. Writes
+// are batched into transactions within etcd's limits, and every write is a
+// compare-and-set: a plan batch commits only against the checkpoint it
+// extends, a status update only against the record it was judged on.
+import type { Etcd3 } from 'etcd3';
+import { Range } from 'etcd3';
+import { ledgerPrefix } from '../../api/names.ts';
+import type { PlannedTask } from '../planner/taskPlanner.ts';
+import { judgeTransition, type TaskProgress, type TaskState, type TransitionVerdict } from './taskState.ts';
+
+/** etcd's defaults are 128 operations and 1.5 MiB per request; stay well inside both. */
+const maxOpsPerTxn = 100;
+const maxBytesPerTxn = 1024 * 1024;
+/** Task records carry their objects' keys, so a page's size varies: start here, halve when gRPC refuses a response as too large. */
+const initialPageSize = 256;
+
+export interface TaskError {
+  kind: 'retryable' | 'permanent';
+  message: string;
+  /** The objects that failed, for the job's status and events. */
+  keys?: string[];
+}
+
+export interface TaskRecord extends TaskProgress {
+  task: PlannedTask;
+  worker?: string;
+  error?: TaskError;
+  /** Bytes and objects the worker reported done. */
+  bytesDone?: number;
+  objectsDone?: number;
+  updatedAt: string;
+}
+
+export interface JobRecord {
+  epoch: number;
+  /** The last plan position recorded (tasks up to it are in the ledger), and the listing cursor to resume from. */
+  checkpoint: { tasks: number; sourceAfter?: string; destinationAfter?: string };
+  planComplete: boolean;
+}
+
+export interface StatusUpdate extends TaskProgress {
+  taskId: string;
+  worker?: string;
+  error?: TaskError;
+  bytesDone?: number;
+  objectsDone?: number;
+}
+
+export type UpdateOutcome = { taskId: string } & (TransitionVerdict | { apply: false; why: 'unknown-task' });
+
+export class PlanConflictError extends Error {}
+
+export class TaskLedger {
+  private readonly etcd: Etcd3;
+  private readonly prefix: string;
+  private readonly clock: () => Date;
+
+  constructor(etcd: Etcd3, jobUid: string, clock: () => Date = () => new Date()) {
+    this.etcd = etcd;
+    this.prefix = ledgerPrefix(jobUid);
+    this.clock = clock;
+  }
+
+  private jobKey(): string {
+    return `${this.prefix}job`;
+  }
+
+  private taskKey(taskId: string): string {
+    return `${this.prefix}tasks/${taskId}`;
+  }
+
+  async job(): Promise<{ record: JobRecord; modRevision: string } | undefined> {
+    const response = await this.etcd.get(this.jobKey()).exec();
+    const kv = response.kvs[0];
+    return kv
+      ? { record: JSON.parse(kv.value.toString()) as JobRecord, modRevision: kv.mod_revision }
+      : undefined;
+  }
+
+  /** Creates the job record at epoch 1 if there is none; returns the current record. */
+  async ensureJob(): Promise<JobRecord> {
+    const initial: JobRecord = { epoch: 1, checkpoint: { tasks: 0 }, planComplete: false };
+    await this.etcd
+      .if(this.jobKey(), 'Create', '==', 0)
+      .then(this.etcd.put(this.jobKey()).value(JSON.stringify(initial)))
+      .commit();
+    return (await this.job())!.record;
+  }
+
+  /**
+   * Records the next planned tasks and moves the checkpoint past them, in as
+   * many transactions as etcd's limits need; each one commits only if the
+   * checkpoint is still where this planner left it. A planner that crashed
+   * re-plans from the checkpoint; tasks it had recorded keep their progress.
+   */
+  async recordPlan(
+    tasks: PlannedTask[],
+    checkpoint: Omit<JobRecord['checkpoint'], 'tasks'>,
+    planComplete = false,
+  ): Promise<void> {
+    const now = this.clock().toISOString();
+    let batch: { key: string; value: string }[] = [];
+    let bytes = 0;
+    const flush = async (last: boolean) => {
+      const current = await this.job();
+      if (!current) throw new PlanConflictError('no job record: call ensureJob first');
+      const record: JobRecord = {
+        ...current.record,
+        checkpoint: {
+          ...(last ? checkpoint : current.record.checkpoint),
+          tasks: current.record.checkpoint.tasks + batch.length,
+        },
+        planComplete: last && planComplete,
+      };
+      const txn = this.etcd.if(this.jobKey(), 'Mod', '==', current.modRevision);
+      const ops = batch.map(({ key, value }) => this.etcd.put(key).value(value));
+      const result = await txn
+        .then(...ops, this.etcd.put(this.jobKey()).value(JSON.stringify(record)))
+        .commit();
+      if (!result.succeeded)
+        throw new PlanConflictError(
+          'the plan checkpoint moved under this planner (another operator is planning?)',
+        );
+      batch = [];
+      bytes = 0;
+    };
+    for (let i = 0; i < tasks.length; i++) {
+      const task = tasks[i]!;
+      const record: TaskRecord = { task, state: 'PENDING', epoch: 0, attempt: 0, updatedAt: now };
+      const value = JSON.stringify(record);
+      if (batch.length > 0 && (batch.length + 1 >= maxOpsPerTxn || bytes + value.length > maxBytesPerTxn))
+        await flush(false);
+      batch.push({ key: this.taskKey(task.id), value });
+      bytes += value.length;
+    }
+    await flush(true);
+  }
+
+  /**
+   * Applies status updates in transactions: each update is judged against the
+   * record as read, and written only if that record is unchanged when the
+   * transaction commits; a batch that lost a race is re-read and re-judged.
+   * Returns what became of each update (the caller acknowledges the messages
+   * only after this resolved).
+   */
+  async applyUpdates(updates: StatusUpdate[]): Promise<UpdateOutcome[]> {
+    const outcomes: UpdateOutcome[] = [];
+    for (let i = 0; i < updates.length; i += maxOpsPerTxn / 2) {
+      outcomes.push(...(await this.applyBatch(updates.slice(i, i + maxOpsPerTxn / 2))));
+    }
+    return outcomes;
+  }
+
+  private async applyBatch(updates: StatusUpdate[]): Promise<UpdateOutcome[]> {
+    for (let round = 0; ; round++) {
+      // Several updates of one task in a batch are applied in order, on the record as it evolves.
+      const reads = new Map<string, { record?: TaskRecord; modRevision?: string }>();
+      for (const id of new Set(updates.map((u) => u.taskId))) {
+        const kv = (await this.etcd.get(this.taskKey(id)).exec()).kvs[0];
+        reads.set(
+          id,
+          kv ? { record: JSON.parse(kv.value.toString()) as TaskRecord, modRevision: kv.mod_revision } : {},
+        );
+      }
+      const outcomes: UpdateOutcome[] = [];
+      const changed = new Map<string, TaskRecord>();
+      for (const update of updates) {
+        const current = changed.get(update.taskId) ?? reads.get(update.taskId)!.record;
+        if (!current) {
+          outcomes.push({ taskId: update.taskId, apply: false, why: 'unknown-task' });
+          continue;
+        }
+        const verdict = judgeTransition(current, update);
+        outcomes.push({ taskId: update.taskId, ...verdict });
+        if (!verdict.apply) continue;
+        const { taskId: _id, ...progress } = update;
+        changed.set(update.taskId, { ...current, ...progress, updatedAt: this.clock().toISOString() });
+      }
+      if (changed.size === 0) return outcomes;
+      const ids = [...changed.keys()];
+      let txn = this.etcd.if(this.taskKey(ids[0]!), 'Mod', '==', reads.get(ids[0]!)!.modRevision!);
+      for (const id of ids.slice(1))
+        txn = txn.and(this.taskKey(id), 'Mod', '==', reads.get(id)!.modRevision!);
+      const result = await txn
+        .then(...ids.map((id) => this.etcd.put(this.taskKey(id)).value(JSON.stringify(changed.get(id)))))
+        .commit();
+      if (result.succeeded) return outcomes;
+      if (round >= 10)
+        throw new Error('status updates kept conflicting with concurrent writes to the same tasks');
+    }
+  }
+
+  /** Every task record, in task id order, read page by page. */
+  async *tasks(): AsyncGenerator<{ taskId: string; record: TaskRecord }> {
+    const all = Range.prefix(`${this.prefix}tasks/`);
+    let start: Buffer = all.start;
+    let pageSize = initialPageSize;
+    for (;;) {
+      let response;
+      try {
+        response = await this.etcd.getAll().inRange(new Range(start, all.end)).limit(pageSize).exec();
+      } catch (err) {
+        if (pageSize > 1 && /RESOURCE_EXHAUSTED|larger than max/i.test(String(err))) {
+          pageSize = Math.max(1, Math.floor(pageSize / 2));
+          continue;
+        }
+        throw err;
+      }
+      for (const kv of response.kvs) {
+        yield {
+          taskId: kv.key.toString().slice(`${this.prefix}tasks/`.length),
+          record: JSON.parse(kv.value.toString()) as TaskRecord,
+        };
+      }
+      if (!response.more || response.kvs.length === 0) return;
+      start = Buffer.concat([response.kvs[response.kvs.length - 1]!.key, Buffer.from([0])]);
+    }
+  }
+
+  /** Counts by state: the job's progress, exact because it is read from the records themselves. */
+  async countByState(): Promise<Record<TaskState, number>> {
+    const counts: Record<TaskState, number> = {
+      PENDING: 0,
+      DISPATCHED: 0,
+      RUNNING: 0,
+      SUCCEEDED: 0,
+      FAILED: 0,
+    };
+    for await (const { record } of this.tasks()) counts[record.state]++;
+    return counts;
+  }
+
+  /** Opens a new epoch (a resume): updates from workers of older epochs are fenced off from now on. */
+  async openEpoch(): Promise<number> {
+    for (;;) {
+      const current = await this.job();
+      if (!current) throw new Error('no job record: call ensureJob first');
+      const next: JobRecord = { ...current.record, epoch: current.record.epoch + 1 };
+      const result = await this.etcd
+        .if(this.jobKey(), 'Mod', '==', current.modRevision)
+        .then(this.etcd.put(this.jobKey()).value(JSON.stringify(next)))
+        .commit();
+      if (result.succeeded) return next.epoch;
+    }
+  }
+
+  async remove(): Promise<void> {
+    await this.etcd.delete().prefix(this.prefix);
+  }
+}

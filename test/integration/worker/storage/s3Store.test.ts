@@ -1,0 +1,238 @@
+// The S3 driver against the bed's real S3 server (versitygw), and the same
+// contract suite run for the filesystem driver, so both behave alike.
+import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { bedEndpoints } from '../../../support/bed.ts';
+import {
+  FilesystemStore,
+  InvalidKeyError,
+  openObjectStore,
+  S3Store,
+  StorageError,
+  type ObjectStore,
+} from '../../../../worker/storage/index.ts';
+import {
+  body,
+  byteOrder,
+  collect,
+  describeObjectStoreContract,
+  orderingKeys,
+  readAll,
+  sha256,
+} from './contract.ts';
+
+let counter = 0;
+
+async function createBucket(): Promise<string> {
+  const { endpoint, region, credentials } = bedEndpoints().s3;
+  const bucket = `ferry-storage-${Date.now()}-${++counter}`;
+  const admin = new S3Client({ endpoint, region, credentials, forcePathStyle: true });
+  try {
+    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  } finally {
+    admin.destroy();
+  }
+  return bucket;
+}
+
+async function s3Store(options: { listPageSize?: number; prefix?: string } = {}): Promise<S3Store> {
+  const { endpoint, region, credentials } = bedEndpoints().s3;
+  const bucket = await createBucket();
+  return new S3Store(
+    { endpoint, region, bucket, forcePathStyle: true, ...(options.prefix ? { prefix: options.prefix } : {}) },
+    { credentials, ...(options.listPageSize ? { listPageSize: options.listPageSize } : {}) },
+  );
+}
+
+describeObjectStoreContract('s3 (versitygw)', async ({ listPageSize }) => ({
+  store: await s3Store({ listPageSize, prefix: 'under/a prefix/' }),
+  cleanup: async () => {},
+}));
+
+describeObjectStoreContract('filesystem', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-fs-contract-'));
+  return {
+    store: new FilesystemStore({ claimName: 'test', mountPath: dir, path: '/sub dir' }),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+describe('the S3 and filesystem drivers together', () => {
+  let s3: ObjectStore;
+  let fs: ObjectStore;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'ferry-fs-order-'));
+    s3 = await s3Store({ listPageSize: 3 });
+    fs = new FilesystemStore({ claimName: 'test', mountPath: dir });
+  });
+  afterAll(async () => {
+    await s3?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('list the same keys in the same order', async () => {
+    const keys = [
+      ...orderingKeys,
+      ...orderingKeys.map((k) => `nested/${k}`),
+      'nested-',
+      'nested.x',
+      'nested0',
+    ];
+    for (const store of [s3, fs])
+      for (const key of keys)
+        await store.write(key, body(Buffer.from(key)), { size: Buffer.byteLength(key) });
+    const fromS3 = (await collect(s3.list(''))).map((o) => [o.key, o.size]);
+    const fromFs = (await collect(fs.list(''))).map((o) => [o.key, o.size]);
+    expect(fromS3.map(([key]) => key)).toEqual(byteOrder(keys));
+    expect(fromFs).toEqual(fromS3);
+    for (const after of ['a', 'a/b', 'nested/', 'nested/a.b', '\uFF01'])
+      expect((await collect(fs.list('', after))).map((o) => o.key)).toEqual(
+        (await collect(s3.list('', after))).map((o) => o.key),
+      );
+    for (const prefix of ['a', 'a/', 'nested/a', 'nested/b/', 'n'])
+      expect((await collect(fs.list(prefix))).map((o) => o.key)).toEqual(
+        (await collect(s3.list(prefix))).map((o) => o.key),
+      );
+  });
+
+  it('copy an object from one to the other, verified', async () => {
+    const data = randomBytes(200_000);
+    await s3.write('copy/src.bin', body(data), { size: data.length, sha256: sha256(data) });
+    const info = await s3.stat('copy/src.bin');
+    const result = await fs.write('copy/src.bin', await s3.read('copy/src.bin'), {
+      size: info!.size,
+      sha256: info!.checksum!.value,
+    });
+    expect(result.sha256).toBe(sha256(data));
+    expect(await readAll(await fs.read('copy/src.bin'))).toEqual(data);
+  });
+});
+
+describe('the S3 server', () => {
+  // The driver's "never visible with wrong content" rests on this (besides its
+  // own verifier aborting the request): the server checks x-amz-checksum-sha256.
+  it('refuses a PUT whose body does not match its x-amz-checksum-sha256', async () => {
+    const { endpoint, region, credentials } = bedEndpoints().s3;
+    const bucket = await createBucket();
+    const client = new S3Client({ endpoint, region, credentials, forcePathStyle: true, maxAttempts: 1 });
+    try {
+      const data = Buffer.from('the real content');
+      const wrong = Buffer.from(sha256(Buffer.from('other')), 'hex').toString('base64');
+      await expect(
+        client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: 'k',
+            Body: data,
+            ContentLength: data.length,
+            ChecksumSHA256: wrong,
+          }),
+        ),
+      ).rejects.toMatchObject({ name: 'BadDigest' });
+      await expect(client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k' }))).rejects.toMatchObject({
+        name: 'NotFound',
+      });
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+describe('S3 driver errors', () => {
+  const stores: ObjectStore[] = [];
+  afterAll(async () => {
+    for (const store of stores) await store.close();
+  });
+  function open(overrides: {
+    bucket?: string;
+    endpoint?: string;
+    credentials?: { accessKeyId: string; secretAccessKey: string };
+  }): ObjectStore {
+    const bed = bedEndpoints().s3;
+    const store = openObjectStore(
+      {
+        s3: {
+          endpoint: overrides.endpoint ?? bed.endpoint,
+          region: bed.region,
+          bucket: overrides.bucket ?? 'unused',
+          forcePathStyle: true,
+        },
+      },
+      overrides.credentials ?? bed.credentials,
+      { maxAttempts: 1, connectionTimeoutMs: 2_000 },
+    );
+    stores.push(store);
+    return store;
+  }
+
+  async function failure(promise: Promise<unknown>): Promise<StorageError> {
+    const error = await promise.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(StorageError);
+    return error as StorageError;
+  }
+
+  it('a wrong secret is permanent, and says the credentials were refused', async () => {
+    const bucket = await createBucket();
+    const { accessKeyId } = bedEndpoints().s3.credentials;
+    const store = open({ bucket, credentials: { accessKeyId, secretAccessKey: 'not-the-secret' } });
+    for (const attempt of [
+      () => collect(store.list('')),
+      () => store.stat('some/key'),
+      () => store.write('k', body(Buffer.from('x')), { size: 1 }),
+    ]) {
+      const error = await failure(attempt());
+      expect(error.kind).toBe('permanent');
+      expect(error.code).toBe('SignatureDoesNotMatch');
+      expect(error.message).toMatch(/credentials were refused/);
+      expect(error.message).toContain(bucket);
+    }
+  });
+
+  it('an unknown access key is permanent, and says the credentials were refused', async () => {
+    const bucket = await createBucket();
+    const store = open({ bucket, credentials: { accessKeyId: 'nobody', secretAccessKey: 'nothing' } });
+    for (const attempt of [() => collect(store.list('')), () => store.stat('some/key')]) {
+      const error = await failure(attempt());
+      expect(error.kind).toBe('permanent');
+      expect(error.message).toMatch(/credentials were refused/);
+    }
+  });
+
+  it('a missing bucket is permanent, and named', async () => {
+    const store = open({ bucket: 'no-such-bucket-here' });
+    for (const attempt of [
+      () => collect(store.list('')),
+      () => store.stat('k'),
+      () => store.read('k'),
+      () => store.write('k', body(Buffer.from('x')), { size: 1 }),
+      () => store.delete('k'),
+      () => store.createMultipart('k'),
+    ]) {
+      const error = await failure(attempt());
+      expect(error.kind).toBe('permanent');
+      expect(error.code).toBe('NoSuchBucket');
+      expect(error.message).toContain('bucket "no-such-bucket-here" does not exist');
+    }
+  });
+
+  it('an unreachable endpoint is retryable', async () => {
+    const store = open({ endpoint: 'http://127.0.0.1:1' });
+    const error = await failure(collect(store.list('')));
+    expect(error.kind).toBe('retryable');
+    expect(error.message).toContain('http://127.0.0.1:1');
+  });
+
+  it('refuses a key longer than S3 allows', async () => {
+    const store = open({});
+    await expect(store.stat('x'.repeat(1025))).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(store.stat('')).rejects.toBeInstanceOf(InvalidKeyError);
+  });
+});

@@ -1,0 +1,140 @@
+// What both drivers share for writes: a pass-through stream that counts and
+// hashes the bytes it forwards and fails when they do not match what was
+// announced, plus checks on caller-supplied checksums and ranges.
+import { createHash, type Hash } from 'node:crypto';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import {
+  ChecksumMismatchError,
+  isSha256Hex,
+  SizeMismatchError,
+  StorageError,
+  type ByteRange,
+} from './objectStore.ts';
+
+export interface VerifierContext {
+  store: string;
+  operation: string;
+  key: string;
+}
+
+/**
+ * Forwards its input unchanged while computing its SHA-256 and counting it.
+ * Fails (so whatever consumes it aborts) as soon as the input exceeds `size`,
+ * and at the end when it is shorter or, when `sha256` is given, hashes
+ * differently. After a successful end, `sha256` holds the hex digest.
+ */
+export class VerifyingStream extends Transform {
+  bytes = 0;
+  sha256: string | undefined;
+  private readonly hash: Hash = createHash('sha256');
+  private readonly context: VerifierContext;
+  private readonly expectedSize: number;
+  private readonly expectedSha256: string | undefined;
+
+  constructor(context: VerifierContext, expectedSize: number, expectedSha256?: string) {
+    super();
+    this.context = context;
+    this.expectedSize = expectedSize;
+    this.expectedSha256 = expectedSha256;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.expectedSize) {
+      const { store, operation, key } = this.context;
+      callback(new SizeMismatchError(store, operation, key, this.expectedSize, 'more'));
+      return;
+    }
+    this.hash.update(chunk);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const { store, operation, key } = this.context;
+    if (this.bytes !== this.expectedSize) {
+      callback(new SizeMismatchError(store, operation, key, this.expectedSize, this.bytes));
+      return;
+    }
+    const digest = this.hash.digest('hex');
+    if (this.expectedSha256 !== undefined && digest !== this.expectedSha256) {
+      callback(new ChecksumMismatchError(store, operation, key, this.expectedSha256, digest));
+      return;
+    }
+    this.sha256 = digest;
+    callback();
+  }
+}
+
+/** Checks a caller's size and optional SHA-256 before any byte moves; returns the SHA-256 lowercased. */
+export function checkWriteArguments(
+  context: VerifierContext,
+  size: number,
+  sha256: string | undefined,
+): string | undefined {
+  const { store, operation, key } = context;
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new StorageError(`size must be a non-negative integer, got ${size}`, {
+      kind: 'permanent',
+      store,
+      operation,
+      key,
+      code: 'InvalidArgument',
+    });
+  if (sha256 === undefined) return undefined;
+  const lower = sha256.toLowerCase();
+  if (!isSha256Hex(lower))
+    throw new StorageError(`sha256 must be 64 hex digits, got ${JSON.stringify(sha256)}`, {
+      kind: 'permanent',
+      store,
+      operation,
+      key,
+      code: 'InvalidArgument',
+    });
+  return lower;
+}
+
+export function checkPartNumber(context: VerifierContext, partNumber: number): void {
+  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000)
+    throw new StorageError(`part number must be an integer from 1 to 10000, got ${partNumber}`, {
+      kind: 'permanent',
+      ...context,
+      code: 'InvalidArgument',
+    });
+}
+
+export function checkRange(context: VerifierContext, range: ByteRange | undefined): void {
+  if (range === undefined) return;
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start)
+    throw new StorageError(`invalid byte range ${start}-${end}`, {
+      kind: 'permanent',
+      ...context,
+      code: 'InvalidRange',
+    });
+}
+
+export function hexToBase64(hex: string): string {
+  return Buffer.from(hex, 'hex').toString('base64');
+}
+
+export function base64ToHex(base64: string): string {
+  return Buffer.from(base64, 'base64').toString('hex');
+}
+
+/** Re-emits `stream`'s bytes, turning its errors into the errors `mapError` makes (StorageErrors). */
+export function mapStreamErrors(stream: Readable, mapError: (err: unknown) => Error): Readable {
+  const mapped = Readable.from(
+    (async function* () {
+      try {
+        for await (const chunk of stream) yield chunk as Buffer;
+      } catch (err) {
+        throw mapError(err);
+      }
+    })(),
+    { objectMode: false },
+  );
+  // A consumer that gives up early releases the file or connection at once,
+  // not when the next chunk happens to arrive.
+  mapped.once('close', () => stream.destroy());
+  return mapped;
+}
