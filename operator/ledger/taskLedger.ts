@@ -11,7 +11,7 @@
 import type { Etcd3 } from 'etcd3';
 import { Range } from 'etcd3';
 import { ledgerPrefix } from '../../api/names.ts';
-import type { PlannedTask } from '../planner/taskPlanner.ts';
+import type { PlannedTask } from '../../api/tasks.ts';
 import { judgeTransition, type TaskProgress, type TaskState, type TransitionVerdict } from './taskState.ts';
 
 /** etcd's defaults are 128 operations and 1.5 MiB per request; stay well inside both. */

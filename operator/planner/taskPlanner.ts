@@ -9,27 +9,9 @@
 import type { ReplicationMode } from '../../api/v1alpha1/index.ts';
 import type { KeyDecision } from './listingMerge.ts';
 import type { KeyFilter } from './filters.ts';
+import type { PlannedObject, PlannedTask } from '../../api/tasks.ts';
 
-export interface PlannedObject {
-  key: string;
-  size: number;
-  /** The source's SHA-256 when it is known before reading (hex). */
-  sha256?: string;
-}
-
-export type PlannedTask =
-  | { kind: 'copy'; id: string; objects: PlannedObject[]; bytes: number }
-  | {
-      kind: 'copyPart';
-      id: string;
-      object: PlannedObject;
-      partNumber: number;
-      partCount: number;
-      /** Inclusive byte range of the part. */
-      start: number;
-      end: number;
-    }
-  | { kind: 'delete'; id: string; keys: string[] };
+export type { PlannedObject, PlannedTask } from '../../api/tasks.ts';
 
 export interface PlanSettings {
   mode: ReplicationMode;

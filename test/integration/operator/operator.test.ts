@@ -6,7 +6,8 @@ import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { Etcd3 } from 'etcd3';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { ensureJobConsumers, ensureStreams } from '../../../operator/dispatch/streams.ts';
 import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { group, plural, version } from '../../../api/v1alpha1/index.ts';
 import { consumerPrefix, labels, ledgerPrefix, streams, workerTokenSecretName } from '../../../api/names.ts';
@@ -210,16 +211,12 @@ describe('the operator schedules worker pods for a ReplicationJob', () => {
     const jsm: JetStreamManager = await jetstreamManager(nc);
     try {
       await etcd.put(`${ledgerPrefix(uid)}tasks/0001`).value('{"state":"SUCCEEDED"}');
-      await jsm.streams
-        .add({ name: streams.tasks, subjects: ['ferry.tasks.>'], storage: StorageType.File })
-        .catch(() => {});
-      await jsm.consumers.add(streams.tasks, {
-        durable_name: `${consumerPrefix(uid)}source`,
-        ack_policy: AckPolicy.Explicit,
-      });
+      await ensureStreams(jsm);
+      await ensureJobConsumers(jsm, uid);
       await jsm.consumers.add(streams.tasks, {
         durable_name: 'someone-else',
         ack_policy: AckPolicy.Explicit,
+        filter_subject: 'ferry.tasks.someone-else',
       });
       expect(
         await core.readNamespacedSecret({ name: workerTokenSecretName('two-sources'), namespace }),
@@ -241,8 +238,12 @@ describe('the operator schedules worker pods for a ReplicationJob', () => {
         core.readNamespacedSecret({ name: workerTokenSecretName('two-sources'), namespace }),
       ).rejects.toMatchObject({ code: 404 });
       expect(await etcd.getAll().prefix(ledgerPrefix(uid)).keys()).toEqual([]);
-      const consumers = (await jsm.consumers.list(streams.tasks).next()).map((c) => c.name);
-      expect(consumers).toEqual(['someone-else']); // only the job's own consumers are removed
+      const consumers = [
+        ...(await jsm.consumers.list(streams.tasks).next()),
+        ...(await jsm.consumers.list(streams.status).next()),
+      ].map((c) => c.name);
+      expect(consumers).toContain('someone-else'); // only the job's own consumers are removed
+      expect(consumers.filter((name) => name.startsWith(consumerPrefix(uid)))).toEqual([]);
     } finally {
       await jsm.consumers.delete(streams.tasks, 'someone-else').catch(() => {});
       etcd.close();

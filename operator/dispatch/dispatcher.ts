@@ -1,0 +1,48 @@
+// Dispatch: hands tasks to the source workers through JetStream.
+//
+// The ledger is written first (DISPATCHED, with the new epoch and attempt), the
+// message second. An operator that dies between the two leaves a task the
+// ledger calls DISPATCHED with no message: the next resume re-sends every task
+// that is not SUCCEEDED, so it is sent then. The other order could lose track
+// of a message already out.
+import { headers } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { taskMessageId, tasksSubject, type PlannedTask, type TaskMessage } from '../../api/tasks.ts';
+import type { TaskLedger, UpdateOutcome } from '../ledger/taskLedger.ts';
+
+export interface Dispatch {
+  task: PlannedTask;
+  epoch: number;
+  attempt: number;
+}
+
+export async function dispatchTasks(
+  js: JetStreamClient,
+  ledger: TaskLedger,
+  jobUid: string,
+  dispatches: Dispatch[],
+): Promise<UpdateOutcome[]> {
+  const outcomes = await ledger.applyUpdates(
+    dispatches.map((d) => ({
+      taskId: d.task.id,
+      state: 'DISPATCHED' as const,
+      epoch: d.epoch,
+      attempt: d.attempt,
+    })),
+  );
+  const accepted = new Set(outcomes.filter((o) => o.apply).map((o) => o.taskId));
+  await Promise.all(
+    dispatches
+      .filter((d) => accepted.has(d.task.id))
+      .map((d) => {
+        const message: TaskMessage = { jobUid, epoch: d.epoch, attempt: d.attempt, task: d.task };
+        const h = headers();
+        h.set('Ferry-Task', d.task.id);
+        return js.publish(tasksSubject(jobUid), JSON.stringify(message), {
+          msgID: taskMessageId(jobUid, d.task.id, d.epoch, d.attempt),
+          headers: h,
+        });
+      }),
+  );
+  return outcomes;
+}

@@ -1,0 +1,82 @@
+// Status ingestion: workers' status messages → the ledger, in batches.
+//
+// A batch is acknowledged only after its ledger transaction committed. An
+// operator that dies in between loses nothing: the messages are redelivered,
+// and the ledger recognises what it already holds (judgeTransition says
+// 'duplicate'), so nothing is counted twice. A message that is not a valid
+// status is terminated (never redelivered) and logged, so it cannot block the
+// stream.
+import type { Consumer, JsMsg } from '@nats-io/jetstream';
+import type { Logger } from 'winston';
+import type { StatusMessage } from '../../api/tasks.ts';
+import type { StatusUpdate, TaskLedger, UpdateOutcome } from '../ledger/taskLedger.ts';
+
+const reportedStates = new Set(['RUNNING', 'SUCCEEDED', 'FAILED']);
+
+/** Parses and checks a status message; returns a reason when it is not one. */
+export function parseStatusMessage(data: string, jobUid: string): StatusMessage | string {
+  let m: Partial<StatusMessage>;
+  try {
+    m = JSON.parse(data) as Partial<StatusMessage>;
+  } catch {
+    return 'not JSON';
+  }
+  if (m.jobUid !== jobUid) return `for job ${String(m.jobUid)}, not ${jobUid}`;
+  if (typeof m.taskId !== 'string' || !m.taskId) return 'no taskId';
+  if (!Number.isInteger(m.epoch) || !Number.isInteger(m.attempt)) return 'epoch and attempt must be integers';
+  if (!reportedStates.has(m.state as string)) return `unknown state ${String(m.state)}`;
+  if (typeof m.worker !== 'string') return 'no worker';
+  return m as StatusMessage;
+}
+
+export class StatusIngestor {
+  private readonly consumer: Consumer;
+  private readonly ledger: TaskLedger;
+  private readonly jobUid: string;
+  private readonly log: Logger;
+
+  constructor(consumer: Consumer, ledger: TaskLedger, jobUid: string, log: Logger) {
+    this.consumer = consumer;
+    this.ledger = ledger;
+    this.jobUid = jobUid;
+    this.log = log;
+  }
+
+  /**
+   * Takes up to `max` waiting messages (waiting at most `expiresMs` for the
+   * first), commits them to the ledger, then acknowledges them. Returns the
+   * outcomes of the valid ones.
+   */
+  async ingestBatch(max = 256, expiresMs = 1_000): Promise<UpdateOutcome[]> {
+    const messages: JsMsg[] = [];
+    const batch = await this.consumer.fetch({ max_messages: max, expires: expiresMs });
+    for await (const m of batch) messages.push(m);
+    if (messages.length === 0) return [];
+
+    const valid: { msg: JsMsg; update: StatusUpdate }[] = [];
+    for (const msg of messages) {
+      const parsed = parseStatusMessage(msg.string(), this.jobUid);
+      if (typeof parsed === 'string') {
+        this.log.warn('discarding an invalid status message', {
+          reason: parsed,
+          subject: msg.subject,
+          seq: msg.seq,
+        });
+        msg.term(parsed);
+        continue;
+      }
+      const { jobUid: _job, ...update } = parsed;
+      valid.push({ msg, update });
+    }
+    let outcomes: UpdateOutcome[];
+    try {
+      outcomes = await this.ledger.applyUpdates(valid.map((v) => v.update));
+    } catch (err) {
+      // Nothing was committed for this batch (or part of it, idempotently): hand it back.
+      for (const { msg } of valid) msg.nak(1_000);
+      throw err;
+    }
+    await Promise.all(valid.map(({ msg }) => msg.ackAck()));
+    return outcomes;
+  }
+}

@@ -1,0 +1,83 @@
+// The JetStream streams and consumers Ferry uses.
+//
+//   FERRY_TASKS   ferry.tasks.<jobUid>   work-queue retention: a task message is
+//                 removed once a source worker acknowledged it.
+//   FERRY_STATUS  ferry.status.<jobUid>  work-queue retention: a status message is
+//                 removed once the operator committed it to the ledger and acked.
+//
+// Both are file-backed and de-duplicate by Nats-Msg-Id. Each job has one durable
+// pull consumer per stream, named with the job's prefix so the finalizer can
+// remove them (operator/external/jobState.ts).
+import {
+  AckPolicy,
+  DeliverPolicy,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { consumerPrefix, streams } from '../../api/names.ts';
+import { statusSubject, tasksSubject } from '../../api/tasks.ts';
+
+export interface ConsumerSettings {
+  /** How long a worker may hold a task without a progress signal before it is redelivered. */
+  taskAckWaitMs: number;
+  /** Deliveries of one task message before JetStream gives up on it (the ledger still re-sends on resume). */
+  taskMaxDeliver: number;
+}
+
+export const defaultConsumerSettings: ConsumerSettings = { taskAckWaitMs: 60_000, taskMaxDeliver: 5 };
+
+async function ensureStream(jsm: JetStreamManager, name: string, subjects: string[]): Promise<void> {
+  const config = {
+    name,
+    subjects,
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: nanos(10 * 60_000),
+  };
+  try {
+    await jsm.streams.info(name);
+    await jsm.streams.update(name, config);
+  } catch (err) {
+    if (!/stream not found/i.test(String(err))) throw err;
+    await jsm.streams.add(config);
+  }
+}
+
+export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
+  await ensureStream(jsm, streams.tasks, ['ferry.tasks.>']);
+  await ensureStream(jsm, streams.status, ['ferry.status.>']);
+}
+
+export function taskConsumerName(jobUid: string): string {
+  return `${consumerPrefix(jobUid)}tasks`;
+}
+
+export function statusConsumerName(jobUid: string): string {
+  return `${consumerPrefix(jobUid)}status`;
+}
+
+/** Creates (or keeps) the job's durable consumers; idempotent. */
+export async function ensureJobConsumers(
+  jsm: JetStreamManager,
+  jobUid: string,
+  settings = defaultConsumerSettings,
+): Promise<void> {
+  await jsm.consumers.add(streams.tasks, {
+    durable_name: taskConsumerName(jobUid),
+    filter_subject: tasksSubject(jobUid),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(settings.taskAckWaitMs),
+    max_deliver: settings.taskMaxDeliver,
+  });
+  await jsm.consumers.add(streams.status, {
+    durable_name: statusConsumerName(jobUid),
+    filter_subject: statusSubject(jobUid),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(30_000),
+    max_ack_pending: 10_000,
+  });
+}
