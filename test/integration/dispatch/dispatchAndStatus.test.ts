@@ -88,16 +88,14 @@ describe('dispatching tasks and ingesting their status', () => {
     );
     await report(uid, [
       ...planned.map((t) => ({ taskId: t.id, epoch: 1, attempt: 1, state: 'RUNNING' as const })),
-      ...planned
-        .slice(0, 3)
-        .map((t) => ({
-          taskId: t.id,
-          epoch: 1,
-          attempt: 1,
-          state: 'SUCCEEDED' as const,
-          objectsDone: 1,
-          bytesDone: 4096,
-        })),
+      ...planned.slice(0, 3).map((t) => ({
+        taskId: t.id,
+        epoch: 1,
+        attempt: 1,
+        state: 'SUCCEEDED' as const,
+        objectsDone: 1,
+        bytesDone: 4096,
+      })),
     ]);
     const ingestor = new StatusIngestor(
       await js.consumers.get(streams.status, statusConsumerName(uid)),
