@@ -12,7 +12,11 @@ export interface OperatorConfig {
   reconcileConcurrency: number;
   workerImage: string;
   natsUrl: string;
+  /** TLS files and credentials for NATS (FERRY_NATS_TLS_*, FERRY_NATS_USER/PASSWORD, FERRY_NATS_CREDS_FILE). */
+  natsAuth: { tls?: TlsFiles; user?: string; password?: string; credsFile?: string };
   etcdEndpoints: string[];
+  /** TLS files and credentials for the ledger's etcd (FERRY_ETCD_TLS_*, FERRY_ETCD_USERNAME/PASSWORD). */
+  etcdAuth: { tls?: TlsFiles; username?: string; password?: string };
   leaseName: string;
   leaseDurationMs: number;
   renewDeadlineMs: number;
@@ -21,7 +25,37 @@ export interface OperatorConfig {
   podRestartBackoffMaxMs: number;
 }
 
+export interface TlsFiles {
+  caFile: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
 export class ConfigError extends Error {}
+
+/** FERRY_<SERVICE>_TLS_CA/_CERT/_KEY: a CA enables TLS; a client certificate needs both cert and key. */
+function tlsFiles(env: NodeJS.ProcessEnv, service: 'NATS' | 'ETCD'): TlsFiles | undefined {
+  const caFile = env[`FERRY_${service}_TLS_CA`] || undefined;
+  const certFile = env[`FERRY_${service}_TLS_CERT`] || undefined;
+  const keyFile = env[`FERRY_${service}_TLS_KEY`] || undefined;
+  if (!caFile && !certFile && !keyFile) return undefined;
+  if (!caFile) throw new ConfigError(`FERRY_${service}_TLS_CA is required when a client certificate is set`);
+  if (!certFile !== !keyFile) {
+    throw new ConfigError(`FERRY_${service}_TLS_CERT and FERRY_${service}_TLS_KEY must be set together`);
+  }
+  return { caFile, ...(certFile ? { certFile, keyFile } : {}) };
+}
+
+function pair(
+  env: NodeJS.ProcessEnv,
+  userVar: string,
+  passwordVar: string,
+): { user?: string; password?: string } {
+  const user = env[userVar] || undefined;
+  const password = env[passwordVar] || undefined;
+  if (!user !== !password) throw new ConfigError(`${userVar} and ${passwordVar} must be set together`);
+  return user ? { user, password } : {};
+}
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -69,6 +103,15 @@ export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): Operat
     etcdEndpoints: required(env, 'FERRY_ETCD_ENDPOINTS')
       .split(',')
       .map((e) => url('FERRY_ETCD_ENDPOINTS', e.trim(), ['http:', 'https:'])),
+    natsAuth: {
+      tls: tlsFiles(env, 'NATS'),
+      ...pair(env, 'FERRY_NATS_USER', 'FERRY_NATS_PASSWORD'),
+      credsFile: env.FERRY_NATS_CREDS_FILE || undefined,
+    },
+    etcdAuth: (() => {
+      const { user, password } = pair(env, 'FERRY_ETCD_USERNAME', 'FERRY_ETCD_PASSWORD');
+      return { tls: tlsFiles(env, 'ETCD'), ...(user ? { username: user, password } : {}) };
+    })(),
     leaseName: env.FERRY_LEASE_NAME || 'ferry-operator-leader',
     leaseDurationMs: positiveInt(env, 'FERRY_LEASE_DURATION_MS', 15_000),
     renewDeadlineMs: positiveInt(env, 'FERRY_RENEW_DEADLINE_MS', 10_000),
@@ -76,6 +119,9 @@ export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): Operat
     podRestartBackoffBaseMs: positiveInt(env, 'FERRY_POD_RESTART_BACKOFF_BASE_MS', 2_000),
     podRestartBackoffMaxMs: positiveInt(env, 'FERRY_POD_RESTART_BACKOFF_MAX_MS', 300_000),
   };
+  if (config.natsAuth.credsFile && config.natsAuth.user) {
+    throw new ConfigError('FERRY_NATS_CREDS_FILE and FERRY_NATS_USER are alternatives: set one');
+  }
   if (config.renewDeadlineMs >= config.leaseDurationMs) {
     throw new ConfigError('FERRY_RENEW_DEADLINE_MS must be shorter than FERRY_LEASE_DURATION_MS');
   }

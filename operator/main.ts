@@ -1,9 +1,16 @@
 // The Ferry operator: leader-elected controller for ReplicationJobs.
 import * as k8s from '@kubernetes/client-node';
-import { Etcd3 } from 'etcd3';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { Etcd3, type IOptions } from 'etcd3';
+import {
+  connect,
+  credsAuthenticator,
+  type NatsConnection,
+  type NodeConnectionOptions,
+} from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { ConfigError, loadOperatorConfig } from './config.ts';
+import { ConfigError, loadOperatorConfig, type OperatorConfig } from './config.ts';
 import { ReplicationJobController } from './controller.ts';
 import { ExternalJobState } from './external/jobState.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
@@ -13,15 +20,51 @@ import { startProbeServer } from '../common/probes.ts';
 
 const log = createLogger('operator');
 
+function etcdOptions(config: OperatorConfig): IOptions {
+  const { tls, username, password } = config.etcdAuth;
+  return {
+    hosts: config.etcdEndpoints,
+    ...(tls
+      ? {
+          credentials: {
+            rootCertificate: readFileSync(tls.caFile),
+            ...(tls.certFile
+              ? { certChain: readFileSync(tls.certFile), privateKey: readFileSync(tls.keyFile!) }
+              : {}),
+          },
+        }
+      : {}),
+    ...(username ? { auth: { username, password: password! } } : {}),
+  };
+}
+
+async function natsOptions(config: OperatorConfig): Promise<NodeConnectionOptions> {
+  const { tls, user, password, credsFile } = config.natsAuth;
+  return {
+    servers: config.natsUrl,
+    maxReconnectAttempts: -1,
+    ...(tls
+      ? {
+          tls: {
+            caFile: tls.caFile,
+            ...(tls.certFile ? { certFile: tls.certFile, keyFile: tls.keyFile } : {}),
+          },
+        }
+      : {}),
+    ...(user ? { user, pass: password } : {}),
+    ...(credsFile ? { authenticator: credsAuthenticator(await readFile(credsFile)) } : {}),
+  };
+}
+
 async function main(): Promise<void> {
   const config = loadOperatorConfig();
   const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
   const metrics = new OperatorMetrics();
-  const etcd = new Etcd3({ hosts: config.etcdEndpoints });
+  const etcd = new Etcd3(etcdOptions(config));
   let nats: NatsConnection | undefined;
   const jsm = async () => {
-    nats ??= await connect({ servers: config.natsUrl, maxReconnectAttempts: -1 });
+    nats ??= await connect(await natsOptions(config));
     return jetstreamManager(nats);
   };
   const controller = new ReplicationJobController(

@@ -1,0 +1,88 @@
+import { ConfigError, loadOperatorConfig } from '../../../operator/config.ts';
+
+const base = {
+  FERRY_WORKER_IMAGE: 'ferry:1',
+  FERRY_NATS_URL: 'nats://nats:4222',
+  FERRY_ETCD_ENDPOINTS: 'http://etcd-0:2379, http://etcd-1:2379',
+};
+
+describe('the operator configuration', () => {
+  it('reads a minimal environment with defaults', () => {
+    const config = loadOperatorConfig(base);
+    expect(config).toMatchObject({
+      namespace: 'ferry-system',
+      etcdEndpoints: ['http://etcd-0:2379', 'http://etcd-1:2379'],
+      probeHost: '0.0.0.0',
+      probePort: 8081,
+      leaseDurationMs: 15_000,
+      natsAuth: {},
+      etcdAuth: {},
+    });
+  });
+
+  it('reads TLS and credentials for NATS and etcd', () => {
+    const config = loadOperatorConfig({
+      ...base,
+      FERRY_NATS_TLS_CA: '/tls/ca.crt',
+      FERRY_NATS_TLS_CERT: '/tls/tls.crt',
+      FERRY_NATS_TLS_KEY: '/tls/tls.key',
+      FERRY_NATS_USER: 'ferry',
+      FERRY_NATS_PASSWORD: 's3cret',
+      FERRY_ETCD_TLS_CA: '/etcd/ca.crt',
+      FERRY_ETCD_USERNAME: 'root',
+      FERRY_ETCD_PASSWORD: 'pw',
+    });
+    expect(config.natsAuth).toEqual({
+      tls: { caFile: '/tls/ca.crt', certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' },
+      user: 'ferry',
+      password: 's3cret',
+    });
+    expect(config.etcdAuth).toEqual({ tls: { caFile: '/etcd/ca.crt' }, username: 'root', password: 'pw' });
+  });
+
+  const invalid: Record<string, [Record<string, string>, string]> = {
+    'no worker image': [{ ...base, FERRY_WORKER_IMAGE: '' }, 'FERRY_WORKER_IMAGE is required'],
+    'a NATS URL with the wrong scheme': [
+      { ...base, FERRY_NATS_URL: 'http://nats:4222' },
+      'FERRY_NATS_URL must use nats: or tls:',
+    ],
+    'an etcd endpoint that is no URL': [
+      { ...base, FERRY_ETCD_ENDPOINTS: 'etcd-0' },
+      'FERRY_ETCD_ENDPOINTS is not a URL: "etcd-0"',
+    ],
+    'a probe address without port': [
+      { ...base, FERRY_PROBE_ADDRESS: 'localhost' },
+      'FERRY_PROBE_ADDRESS must be host:port',
+    ],
+    'a concurrency of zero': [
+      { ...base, FERRY_RECONCILE_CONCURRENCY: '0' },
+      'FERRY_RECONCILE_CONCURRENCY must be a positive integer, got "0"',
+    ],
+    'a client certificate without its key': [
+      { ...base, FERRY_NATS_TLS_CA: '/ca', FERRY_NATS_TLS_CERT: '/crt' },
+      'FERRY_NATS_TLS_CERT and FERRY_NATS_TLS_KEY must be set together',
+    ],
+    'a client certificate without a CA': [
+      { ...base, FERRY_ETCD_TLS_CERT: '/crt', FERRY_ETCD_TLS_KEY: '/key' },
+      'FERRY_ETCD_TLS_CA is required',
+    ],
+    'a user without a password': [
+      { ...base, FERRY_ETCD_USERNAME: 'root' },
+      'FERRY_ETCD_USERNAME and FERRY_ETCD_PASSWORD must be set together',
+    ],
+    'both a creds file and a user for NATS': [
+      { ...base, FERRY_NATS_CREDS_FILE: '/creds', FERRY_NATS_USER: 'u', FERRY_NATS_PASSWORD: 'p' },
+      'FERRY_NATS_CREDS_FILE and FERRY_NATS_USER are alternatives',
+    ],
+    'a renew deadline not shorter than the lease': [
+      { ...base, FERRY_RENEW_DEADLINE_MS: '15000' },
+      'FERRY_RENEW_DEADLINE_MS must be shorter',
+    ],
+  };
+  for (const [name, [env, message]] of Object.entries(invalid)) {
+    it(`refuses ${name}, naming the variable`, () => {
+      expect(() => loadOperatorConfig(env)).toThrow(ConfigError);
+      expect(() => loadOperatorConfig(env)).toThrow(message);
+    });
+  }
+});
