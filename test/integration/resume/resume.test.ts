@@ -1,0 +1,115 @@
+// Resume against the bed's real etcd and nats-server.
+import { randomUUID } from 'node:crypto';
+import { Etcd3 } from 'etcd3';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { streams } from '../../../api/names.ts';
+import type { TaskMessage } from '../../../api/tasks.ts';
+import { dispatchTasks } from '../../../operator/dispatch/dispatcher.ts';
+import { ensureJobConsumers, ensureStreams, taskConsumerName } from '../../../operator/dispatch/streams.ts';
+import { TaskLedger } from '../../../operator/ledger/taskLedger.ts';
+import { taskId, type PlannedTask } from '../../../operator/planner/taskPlanner.ts';
+import { resumeIncompleteTasks } from '../../../operator/resume/resumeIncompleteTasks.ts';
+import { bedEndpoints } from '../../support/bed.ts';
+
+describe('resume after a failure', () => {
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  let js: JetStreamClient;
+  let etcd: Etcd3;
+
+  beforeAll(async () => {
+    nc = await connect({ servers: bedEndpoints().natsUrl });
+    jsm = await jetstreamManager(nc);
+    js = jetstream(nc);
+    etcd = new Etcd3({ hosts: bedEndpoints().ledgerEtcdUrl });
+    await ensureStreams(jsm);
+  });
+  afterAll(async () => {
+    etcd.close();
+    await nc.close();
+  });
+
+  /** Drains the job's task consumer, acknowledging, as source workers would. */
+  async function takeSentTasks(uid: string): Promise<TaskMessage[]> {
+    const consumer = await js.consumers.get(streams.tasks, taskConsumerName(uid));
+    const sent: TaskMessage[] = [];
+    const batch = await consumer.fetch({ max_messages: 1000, expires: 1_000 });
+    for await (const m of batch) {
+      sent.push(JSON.parse(m.string()) as TaskMessage);
+      m.ack();
+    }
+    return sent;
+  }
+
+  it('re-sends only the tasks that did not succeed, in a new epoch, holding deletes until every copy succeeded', async () => {
+    const uid = randomUUID();
+    const ledger = new TaskLedger(etcd, uid);
+    await ledger.ensureJob();
+    await ensureJobConsumers(jsm, uid);
+    const copies: PlannedTask[] = Array.from({ length: 8 }, (_, i) => ({
+      kind: 'copy',
+      id: taskId(i),
+      objects: [{ key: `k${i}`, size: 1 }],
+      bytes: 1,
+    }));
+    const del: PlannedTask = { kind: 'delete', id: taskId(8), keys: ['old'] };
+    await ledger.recordPlan([...copies, del], {}, true);
+    await dispatchTasks(
+      js,
+      ledger,
+      uid,
+      copies.map((task) => ({ task, epoch: 1, attempt: 1 })),
+    );
+    await takeSentTasks(uid); // the first epoch's messages, consumed by workers that then died
+    // Progress before the crash: 4 succeeded, one running, one failed (retryable), one failed for good, one just dispatched.
+    await ledger.applyUpdates([
+      ...[0, 1, 2, 3].map((i) => ({ taskId: taskId(i), state: 'SUCCEEDED' as const, epoch: 1, attempt: 1 })),
+      { taskId: taskId(4), state: 'RUNNING', epoch: 1, attempt: 1 },
+      {
+        taskId: taskId(5),
+        state: 'FAILED',
+        epoch: 1,
+        attempt: 1,
+        error: { kind: 'retryable', message: 'timeout' },
+      },
+      {
+        taskId: taskId(6),
+        state: 'FAILED',
+        epoch: 1,
+        attempt: 1,
+        error: { kind: 'permanent', message: 'AccessDenied', keys: ['k6'] },
+      },
+    ]);
+
+    const summary = await resumeIncompleteTasks(ledger, js, uid, { maxAttempts: 5, retryFailed: false });
+    expect(summary).toMatchObject({ epoch: 2, succeeded: 4, resent: 3, deletesHeld: 1 });
+    expect(summary.failed).toEqual([
+      { taskId: taskId(6), error: { kind: 'permanent', message: 'AccessDenied', keys: ['k6'] } },
+    ]);
+    const resent = await takeSentTasks(uid);
+    expect(resent.map((m) => `${m.task.id}@${m.epoch}.${m.attempt}`).sort()).toEqual([
+      `${taskId(4)}@2.2`,
+      `${taskId(5)}@2.2`,
+      `${taskId(7)}@2.2`,
+    ]);
+
+    // The user fixes the permissions and asks for a retry; every copy then succeeds.
+    const retry = await resumeIncompleteTasks(ledger, js, uid, { maxAttempts: 5, retryFailed: true });
+    expect(retry).toMatchObject({ epoch: 3, resent: 4, deletesHeld: 1, failed: [] });
+    expect((await takeSentTasks(uid)).map((m) => m.task.id).sort()).toEqual([
+      taskId(4),
+      taskId(5),
+      taskId(6),
+      taskId(7),
+    ]);
+    await ledger.applyUpdates(
+      [4, 5, 6, 7].map((i) => ({ taskId: taskId(i), state: 'SUCCEEDED' as const, epoch: 3, attempt: 3 })),
+    );
+
+    const last = await resumeIncompleteTasks(ledger, js, uid, { maxAttempts: 5, retryFailed: false });
+    expect(last).toMatchObject({ epoch: 4, succeeded: 8, resent: 1, deletesHeld: 0 });
+    expect((await takeSentTasks(uid)).map((m) => m.task)).toEqual([del]);
+    await ledger.remove();
+  });
+});
