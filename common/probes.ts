@@ -13,8 +13,11 @@ export async function startProbeServer(
   port: number,
   registry: Registry,
   isReady: () => boolean,
+  /** More routes on the same port (a destination worker's object endpoint); returns true when it handled the request. */
+  routes?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
 ): Promise<ProbeServer> {
   const server = http.createServer((req, res) => {
+    if (routes?.(req, res)) return;
     const send = (status: number, body: string, type = 'text/plain') => {
       res.writeHead(status, { 'content-type': type });
       res.end(body);

@@ -1,10 +1,13 @@
 // The task ledger: every task's record in etcd, under the job's UID.
 //
 //   /ferry/jobs/<uid>/job            epoch, plan checkpoint, whether planning finished
-//   /ferry/jobs/<uid>/tasks/<taskId> the task (what to do) and its progress
+//   /ferry/jobs/<uid>/tasks/<taskId> the task's progress (small: rewritten by every status)
+//   /ferry/jobs/<uid>/defs/<taskId>  the task's definition (what to do; written once)
 //
 // The ledger is the truth a resume starts from: the task definitions are in it,
-// so re-sending the incomplete tasks needs no new listing of the stores. Writes
+// so re-sending the incomplete tasks needs no new listing of the stores. The
+// definition (up to thousands of keys) is kept apart from the progress, so a
+// status update rewrites a few hundred bytes, not the task's key list. Writes
 // are batched into transactions within etcd's limits, and every write is a
 // compare-and-set: a plan batch commits only against the checkpoint it
 // extends, a status update only against the record it was judged on.
@@ -28,7 +31,10 @@ export interface TaskError {
 }
 
 export interface TaskRecord extends TaskProgress {
-  task: PlannedTask;
+  kind: PlannedTask['kind'];
+  /** Objects and bytes the task covers (a part task: one object, the part's bytes). */
+  objects: number;
+  bytes: number;
   worker?: string;
   error?: TaskError;
   /** Bytes and objects the worker reported done. */
@@ -56,6 +62,21 @@ export type UpdateOutcome = { taskId: string } & (TransitionVerdict | { apply: f
 
 export class PlanConflictError extends Error {}
 
+function summarize(task: PlannedTask): Pick<TaskRecord, 'kind' | 'objects' | 'bytes'> {
+  switch (task.kind) {
+    case 'copy':
+      return { kind: task.kind, objects: task.objects.length, bytes: task.bytes };
+    case 'copyPart':
+      return {
+        kind: task.kind,
+        objects: task.partNumber === task.partCount ? 1 : 0,
+        bytes: task.end - task.start + 1,
+      };
+    case 'delete':
+      return { kind: task.kind, objects: task.keys.length, bytes: 0 };
+  }
+}
+
 export class TaskLedger {
   private readonly etcd: Etcd3;
   private readonly prefix: string;
@@ -73,6 +94,16 @@ export class TaskLedger {
 
   private taskKey(taskId: string): string {
     return `${this.prefix}tasks/${taskId}`;
+  }
+
+  private definitionKey(taskId: string): string {
+    return `${this.prefix}defs/${taskId}`;
+  }
+
+  /** The task's definition, as planned. */
+  async definition(taskId: string): Promise<PlannedTask | undefined> {
+    const kv = (await this.etcd.get(this.definitionKey(taskId)).exec()).kvs[0];
+    return kv ? (JSON.parse(kv.value.toString()) as PlannedTask) : undefined;
   }
 
   async job(): Promise<{ record: JobRecord; modRevision: string } | undefined> {
@@ -114,7 +145,7 @@ export class TaskLedger {
         ...current.record,
         checkpoint: {
           ...(last ? checkpoint : current.record.checkpoint),
-          tasks: current.record.checkpoint.tasks + batch.length,
+          tasks: current.record.checkpoint.tasks + batch.length / 2, // two keys per task
         },
         planComplete: last && planComplete,
       };
@@ -130,14 +161,23 @@ export class TaskLedger {
       batch = [];
       bytes = 0;
     };
-    for (let i = 0; i < tasks.length; i++) {
-      const task = tasks[i]!;
-      const record: TaskRecord = { task, state: 'PENDING', epoch: 0, attempt: 0, updatedAt: now };
-      const value = JSON.stringify(record);
-      if (batch.length > 0 && (batch.length + 1 >= maxOpsPerTxn || bytes + value.length > maxBytesPerTxn))
+    for (const task of tasks) {
+      const record: TaskRecord = {
+        ...summarize(task),
+        state: 'PENDING',
+        epoch: 0,
+        attempt: 0,
+        updatedAt: now,
+      };
+      const entries = [
+        { key: this.taskKey(task.id), value: JSON.stringify(record) },
+        { key: this.definitionKey(task.id), value: JSON.stringify(task) },
+      ];
+      const size = entries[0]!.value.length + entries[1]!.value.length;
+      if (batch.length > 0 && (batch.length + 3 >= maxOpsPerTxn || bytes + size > maxBytesPerTxn))
         await flush(false);
-      batch.push({ key: this.taskKey(task.id), value });
-      bytes += value.length;
+      batch.push(...entries);
+      bytes += size;
     }
     await flush(true);
   }

@@ -9,7 +9,6 @@
 //   job reports it) unless `retryFailed` is set — a user's retry request.
 // - Deletes are sent only once every copy task has succeeded.
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { PlannedTask } from '../../api/tasks.ts';
 import { dispatchTasks, type Dispatch } from '../dispatch/dispatcher.ts';
 import type { TaskLedger, TaskRecord } from '../ledger/taskLedger.ts';
 
@@ -60,13 +59,15 @@ export async function resumeIncompleteTasks(
       summary.succeeded++;
       continue;
     }
-    const isDelete = record.task.kind === 'delete';
+    const isDelete = record.kind === 'delete';
     if (!isDelete) copiesIncomplete++;
     if (givenUp(record, options)) {
       summary.failed.push({ taskId, error: record.error });
       continue;
     }
-    const dispatch: Dispatch = { task: record.task as PlannedTask, epoch, attempt: record.attempt + 1 };
+    const task = await ledger.definition(taskId);
+    if (!task) throw new Error(`the ledger has progress but no definition for task ${taskId}`);
+    const dispatch: Dispatch = { task, epoch, attempt: record.attempt + 1 };
     if (isDelete) {
       deletes.push(dispatch);
       continue;

@@ -274,6 +274,10 @@ export class S3Store implements ObjectStore {
       // Checksums only where Ferry asks for them (SHA-256), not the SDK's default CRC32 on every request.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // Streamed uploads with a trailing checksum are sent aws-chunked, and S3
+      // refuses chunks under 8 KiB; a request body relayed from another pod
+      // arrives in whatever pieces the network delivers, so regroup them.
+      requestStreamBufferSize: 64 * 1024,
       // The SDK otherwise warns on the console for every failed streaming request.
       logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
       requestHandler: {

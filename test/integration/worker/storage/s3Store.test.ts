@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 // The S3 driver against the bed's real S3 server (versitygw), and the same
 // contract suite run for the filesystem driver, so both behave alike.
 import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -110,6 +112,21 @@ describe('the S3 and filesystem drivers together', () => {
     });
     expect(result.sha256).toBe(sha256(data));
     expect(await readAll(await fs.read('copy/src.bin'))).toEqual(data);
+  });
+});
+
+describe('the S3 driver and network-sized chunks', () => {
+  it('writes a body that arrives in small pieces, as a request body from another pod does', async () => {
+    const store = await s3Store();
+    try {
+      const pieces = Array.from({ length: 300 }, (_, i) => Buffer.alloc(1000, i % 251));
+      const expected = createHash('sha256').update(Buffer.concat(pieces)).digest('hex');
+      const written = await store.write('small-pieces.bin', Readable.from(pieces), { size: 300_000 });
+      expect(written.sha256).toBe(expected);
+      expect((await store.stat('small-pieces.bin'))?.size).toBe(300_000);
+    } finally {
+      await store.close();
+    }
   });
 });
 

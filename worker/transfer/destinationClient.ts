@@ -1,0 +1,144 @@
+// The source worker's side of a copy: sends an object's bytes to the
+// destination worker over the contract in protocol.ts.
+import http from 'node:http';
+import type { Readable } from 'node:stream';
+import { objectPath, parseErrorBody, sha256Header, TransferError, type PutResult } from './protocol.ts';
+
+/** Where the destination worker listens, and how to reach it. */
+export interface DestinationTarget {
+  /** `http://host:port` of the destination worker. */
+  baseUrl: string;
+  /** The job's bearer token. */
+  token: string;
+  /** A keep-alive agent shared by the worker's transfers (`new http.Agent({ keepAlive: true })`). */
+  agent: http.Agent;
+}
+
+const maxResponseBytes = 64 * 1024;
+
+/** An error from `body` (or anything else) as a TransferError; errors with a `kind` (StorageError…) keep it. */
+export function asTransferError(err: unknown, fallbackCode = 'SourceError'): TransferError {
+  if (err instanceof TransferError) return err;
+  const e = err as { kind?: unknown; code?: unknown; message?: unknown };
+  const kind = e?.kind === 'permanent' || e?.kind === 'retryable' ? e.kind : 'retryable';
+  const code = typeof e?.code === 'string' ? e.code : fallbackCode;
+  const message = err instanceof Error ? err.message : String(err);
+  return new TransferError(kind, code, message, { cause: err });
+}
+
+function errorFromResponse(status: number, text: string): TransferError {
+  let parsed: ReturnType<typeof parseErrorBody>;
+  try {
+    parsed = parseErrorBody(JSON.parse(text));
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed) return new TransferError(parsed.kind, parsed.code, parsed.message, { status });
+  // Not our server's answer (a proxy, a crash): 5xx and 429 may pass, the rest will not.
+  const kind = status >= 500 || status === 429 ? 'retryable' : 'permanent';
+  return new TransferError(kind, `HTTP${status}`, `unexpected HTTP ${status}: ${text.slice(0, 200)}`, {
+    status,
+  });
+}
+
+function request(
+  target: DestinationTarget,
+  method: 'PUT' | 'DELETE',
+  key: string,
+  headers: Record<string, string | number>,
+  body: Readable | undefined,
+): Promise<{ status: number; text: string }> {
+  const url = new URL(objectPath(key), target.baseUrl);
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      fn();
+    };
+    const req = http.request({
+      method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      port: url.port,
+      path: url.pathname + url.search,
+      agent: target.agent,
+      headers: { authorization: `Bearer ${target.token}`, ...headers },
+    });
+    req.on('response', (res) => {
+      if (body && !body.readableEnded) {
+        // Answered before the whole body went (an early refusal): stop sending.
+        body.unpipe(req);
+        body.destroy();
+      }
+      const chunks: Buffer[] = [];
+      let length = 0;
+      res.on('data', (chunk: Buffer) => {
+        length += chunk.length;
+        if (length <= maxResponseBytes) chunks.push(chunk);
+      });
+      res.on('end', () =>
+        settle(() => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') })),
+      );
+      res.on('error', (err) =>
+        settle(() =>
+          reject(
+            new TransferError('retryable', 'NetworkError', `reading the response: ${err.message}`, {
+              cause: err,
+            }),
+          ),
+        ),
+      );
+    });
+    req.on('error', (err) => {
+      body?.destroy();
+      settle(() =>
+        reject(
+          new TransferError('retryable', 'NetworkError', `${method} ${url.origin}: ${err.message}`, {
+            cause: err,
+          }),
+        ),
+      );
+    });
+    if (!body) {
+      req.end();
+      return;
+    }
+    body.on('error', (err) => {
+      // Cut the request short: the destination sees an aborted body and commits nothing.
+      settle(() => reject(asTransferError(err)));
+      req.destroy(err);
+    });
+    body.pipe(req);
+  });
+}
+
+/**
+ * Sends `body` (exactly `size` bytes) as `key` to the destination, which
+ * stores it atomically and verifies it against `sha256` when given. Resolves
+ * with the SHA-256 and size the destination stored; rejects with a
+ * TransferError (network failures and body errors without a kind are
+ * retryable). The body is piped, so it is read only as fast as it is sent.
+ */
+export async function sendObject(
+  target: DestinationTarget,
+  key: string,
+  body: Readable,
+  size: number,
+  sha256?: string,
+): Promise<PutResult> {
+  const headers: Record<string, string | number> = { 'content-length': size };
+  if (sha256 !== undefined) headers[sha256Header] = sha256;
+  const { status, text } = await request(target, 'PUT', key, headers, body);
+  if (status !== 201) throw errorFromResponse(status, text);
+  const result = JSON.parse(text) as PutResult;
+  if (typeof result?.sha256 !== 'string' || typeof result.size !== 'number')
+    throw new TransferError('retryable', 'BadResponse', `unexpected response to PUT: ${text.slice(0, 200)}`);
+  return result;
+}
+
+/** Deletes `key` at the destination (succeeds when it is absent). */
+export async function deleteObject(target: DestinationTarget, key: string): Promise<void> {
+  const { status, text } = await request(target, 'DELETE', key, {}, undefined);
+  if (status !== 204) throw errorFromResponse(status, text);
+}
