@@ -1,6 +1,7 @@
 // The task contract between the operator and the workers: what a task asks
 // for, the message that carries it, and the status messages workers send back.
 // Both sides validate what they receive against these shapes.
+import { consumerPrefix } from './names.ts';
 
 export interface PlannedObject {
   key: string;
@@ -59,3 +60,16 @@ export function statusSubject(jobUid: string): string {
 export function taskMessageId(jobUid: string, taskId: string, epoch: number, attempt: number): string {
   return `${jobUid}.${taskId}.${epoch}.${attempt}`;
 }
+
+/** The durable consumer source workers of a job pull tasks from. */
+export function taskConsumerName(jobUid: string): string {
+  return `${consumerPrefix(jobUid)}tasks`;
+}
+
+/** The durable consumer the operator ingests a job's status from. */
+export function statusConsumerName(jobUid: string): string {
+  return `${consumerPrefix(jobUid)}status`;
+}
+
+/** NATS KV bucket where destination workers announce their object endpoint. */
+export const endpointsBucket = 'ferry-endpoints';

@@ -16,8 +16,8 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { consumerPrefix, streams } from '../../api/names.ts';
-import { statusSubject, tasksSubject } from '../../api/tasks.ts';
+import { streams } from '../../api/names.ts';
+import { statusConsumerName, statusSubject, taskConsumerName, tasksSubject } from '../../api/tasks.ts';
 
 export interface ConsumerSettings {
   /** How long a worker may hold a task without a progress signal before it is redelivered. */
@@ -50,13 +50,7 @@ export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
   await ensureStream(jsm, streams.status, ['ferry.status.>']);
 }
 
-export function taskConsumerName(jobUid: string): string {
-  return `${consumerPrefix(jobUid)}tasks`;
-}
-
-export function statusConsumerName(jobUid: string): string {
-  return `${consumerPrefix(jobUid)}status`;
-}
+export { statusConsumerName, taskConsumerName } from '../../api/tasks.ts';
 
 /** Creates (or keeps) the job's durable consumers; idempotent. */
 export async function ensureJobConsumers(

@@ -1,0 +1,62 @@
+// How source workers find the destination workers of their job: each
+// destination worker announces its object endpoint in a NATS KV bucket under
+// `<jobUid>.<podName>`, refreshed well within the bucket's TTL, so an entry of
+// a pod that died expires on its own. Source workers pick among the live ones.
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Kvm, type KV } from '@nats-io/kv';
+import { endpointsBucket } from '../api/tasks.ts';
+
+const ttlMs = 30_000;
+
+async function bucket(nc: NatsConnection): Promise<KV> {
+  return new Kvm(nc).create(endpointsBucket, { ttl: ttlMs, history: 1 });
+}
+
+/** Announces `url` until the returned stop function is called (which withdraws it). */
+export async function announceDestination(
+  nc: NatsConnection,
+  jobUid: string,
+  podName: string,
+  url: string,
+): Promise<() => Promise<void>> {
+  const kv = await bucket(nc);
+  const key = `${jobUid}.${podName}`;
+  await kv.put(key, url);
+  const timer = setInterval(() => void kv.put(key, url).catch(() => {}), ttlMs / 3);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await kv.delete(key);
+  };
+}
+
+/** The job's announced destination endpoints, read afresh at most every `cacheMs`. */
+export class DestinationDirectory {
+  private readonly nc: NatsConnection;
+  private readonly jobUid: string;
+  private readonly cacheMs: number;
+  private cached: { at: number; urls: string[] } | undefined;
+  private next = 0;
+
+  constructor(nc: NatsConnection, jobUid: string, cacheMs = 5_000) {
+    this.nc = nc;
+    this.jobUid = jobUid;
+    this.cacheMs = cacheMs;
+  }
+
+  /** One endpoint, round robin; throws when no destination worker is announced. */
+  async pick(): Promise<string> {
+    if (!this.cached || Date.now() - this.cached.at > this.cacheMs || this.cached.urls.length === 0) {
+      const kv = await bucket(this.nc);
+      const urls: string[] = [];
+      for await (const key of await kv.keys(`${this.jobUid}.*`)) {
+        const entry = await kv.get(key);
+        if (entry && entry.operation === 'PUT') urls.push(entry.string());
+      }
+      this.cached = { at: Date.now(), urls: urls.sort() };
+    }
+    if (this.cached.urls.length === 0)
+      throw new Error(`no destination worker of job ${this.jobUid} is announced yet`);
+    return this.cached.urls[this.next++ % this.cached.urls.length]!;
+  }
+}
