@@ -1,14 +1,19 @@
 // A Ferry worker pod: the source or destination side of a job.
 //
-// It validates its configuration and serves its probes and metrics; a
-// destination worker also serves the object endpoint source workers stream to
-// (worker/transfer/). The task loop (pull tasks from JetStream, run them with
-// worker/transfer/copyTask.ts, report status) is the next step.
+// Both roles validate their configuration and serve probes and metrics.
+// A destination worker serves the object endpoint source workers stream to
+// (worker/transfer/) and announces it in NATS KV (endpoints.ts). A source
+// worker runs the task loop (taskLoop.ts): tasks from JetStream, objects to a
+// destination worker, status back on JetStream.
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
 import { createLogger } from '../common/logging.ts';
 import { startProbeServer } from '../common/probes.ts';
 import { loadWorkerConfig, WorkerConfigError } from './config.ts';
+import { announceDestination, DestinationDirectory } from './endpoints.ts';
 import { openObjectStore } from './storage/index.ts';
+import { SourceTaskLoop } from './taskLoop.ts';
 import { createDestinationHandler } from './transfer/destinationEndpoint.ts';
 
 const log = createLogger('worker');
@@ -36,16 +41,45 @@ async function main(): Promise<void> {
     () => !shuttingDown,
     routes,
   );
+  const nc = await connect({ servers: config.natsUrl, maxReconnectAttempts: -1, name: config.podName });
+  let withdraw: (() => Promise<void>) | undefined;
+  let loop: SourceTaskLoop | undefined;
+  if (config.role === 'destination') {
+    withdraw = await announceDestination(
+      nc,
+      config.jobUid,
+      config.podName,
+      `http://${config.listenHost}:${config.port}`,
+    );
+  } else {
+    const directory = new DestinationDirectory(nc, config.jobUid);
+    loop = new SourceTaskLoop({
+      js: jetstream(nc),
+      jobUid: config.jobUid,
+      worker: config.podName,
+      source: store,
+      pickDestination: () => directory.pick(),
+      token: config.token,
+      concurrency: config.concurrency,
+      log: jobLog,
+    });
+    loop.start();
+  }
   jobLog.info('worker ready', { address: `${config.listenHost}:${config.port}` });
 
   process.once('SIGTERM', () => {
+    // Finish the task in hand (or hand it back), stop announcing, then close.
     shuttingDown = true;
     jobLog.info('SIGTERM: shutting down');
-    void probes
-      .close()
-      .then(() => store.close())
-      .then(() => process.exit(0));
-    setTimeout(() => process.exit(0), 5_000).unref();
+    void (async () => {
+      await loop?.stop();
+      await withdraw?.().catch(() => {});
+      await probes.close();
+      await store.close();
+      await nc.drain().catch(() => {});
+      process.exit(0);
+    })();
+    setTimeout(() => process.exit(0), 25_000).unref();
   });
 }
 

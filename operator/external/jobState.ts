@@ -1,8 +1,10 @@
 // A job's state outside Kubernetes: its ledger records in etcd and its durable
-// consumers on JetStream. Removed by the finalizer when the job is deleted.
+// consumers on JetStream. Created when the job starts, removed by the finalizer
+// when the job is deleted.
 import type { Etcd3 } from 'etcd3';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { consumerPrefix, ledgerPrefix, streams } from '../../api/names.ts';
+import { ensureJobConsumers, ensureStreams } from '../dispatch/streams.ts';
 
 export class ExternalJobState {
   private readonly etcd: Etcd3;
@@ -11,6 +13,13 @@ export class ExternalJobState {
   constructor(etcd: Etcd3, jsm: () => Promise<JetStreamManager>) {
     this.etcd = etcd;
     this.jsm = jsm;
+  }
+
+  /** Creates the streams (if missing) and the job's durable consumers. Idempotent. */
+  async ensure(jobUid: string): Promise<void> {
+    const jsm = await this.jsm();
+    await ensureStreams(jsm);
+    await ensureJobConsumers(jsm, jobUid);
   }
 
   /** Idempotent: removing what is already gone succeeds. */

@@ -105,6 +105,9 @@ export async function applyAction(clients: ApplyClients, job: ReplicationJob, ac
     case 'DeletePod':
       await ignoring([404], () => clients.core.deleteNamespacedPod({ name: action.name, namespace }));
       return;
+    case 'EnsureJobStreams':
+      await clients.external.ensure(job.metadata!.uid!);
+      return;
     case 'RemoveExternalState':
       await clients.external.remove(job.metadata!.uid!);
       return;

@@ -30,6 +30,8 @@ export type Action =
   | { kind: 'CreatePod'; pod: k8s.V1Pod }
   | { kind: 'DeletePod'; name: string }
   | { kind: 'RemoveExternalState' }
+  /** The job's JetStream streams and durable consumers (idempotent). */
+  | { kind: 'EnsureJobStreams' }
   | { kind: 'DeleteJob' };
 
 export interface JobEvent {
@@ -170,12 +172,16 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
   const meta = job.metadata!;
   const hasFinalizer = meta.finalizers?.includes(finalizer) ?? false;
 
-  // Deletion: remove everything the job owns, inside and outside Kubernetes,
-  // then let the API server delete the job.
+  // Deletion: remove everything the job owns, inside and outside Kubernetes;
+  // the finalizer goes last, once no worker pod is left (they may still be
+  // finishing a task), so a deleted job leaves nothing behind.
   if (meta.deletionTimestamp) {
     if (!hasFinalizer) return { actions: [], events: [] };
-    const actions: Action[] = pods.map((p) => ({ kind: 'DeletePod', name: p.metadata!.name! }));
+    const actions: Action[] = pods
+      .filter((p) => !p.metadata?.deletionTimestamp)
+      .map((p) => ({ kind: 'DeletePod', name: p.metadata!.name! }));
     if (observed.tokenSecretExists) actions.push({ kind: 'DeleteTokenSecret' });
+    if (pods.length > 0) return { actions, events: [], requeueAfterMs: 2_000 };
     actions.push({ kind: 'RemoveExternalState' }, { kind: 'RemoveFinalizer' });
     return { actions, events: [] };
   }
@@ -237,7 +243,9 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
       else requeueAfterMs = expiresAt - now.getTime();
     }
   } else {
-    if (!observed.tokenSecretExists) actions.push({ kind: 'CreateTokenSecret' });
+    // A job's first start: its token and its queues, before its workers.
+    if (!observed.tokenSecretExists)
+      actions.push({ kind: 'CreateTokenSecret' }, { kind: 'EnsureJobStreams' });
     status.startTime ??= rfc3339(now);
     let allReady = true;
     for (const role of workerRoles) {

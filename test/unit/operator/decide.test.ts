@@ -38,10 +38,11 @@ function condition(status: ReturnType<typeof decide>['status'], type: string) {
 describe('decide: a new ReplicationJob', () => {
   const decision = decide(observe(job('copy'), [], false), settings);
 
-  it('adds the cleanup finalizer before anything else, then creates the token Secret and one pod per worker slot', () => {
+  it('adds the cleanup finalizer before anything else, then creates the token Secret, the job queues and one pod per worker slot', () => {
     expect(summary(decision.actions)).toEqual([
       'AddFinalizer',
       'CreateTokenSecret',
+      'EnsureJobStreams',
       'CreatePod copy-source-0-0',
       'CreatePod copy-destination-0-0',
     ]);
@@ -159,16 +160,20 @@ describe('decide: suspend, finish and delete', () => {
     expect(condition(d.status, 'Reconciling')?.status).toBe('False');
   });
 
-  it('on deletion removes pods, the token Secret and external state, and only then the finalizer', () => {
+  it('on deletion removes pods and the token Secret, and keeps the finalizer while a pod is still there', () => {
     const j = job('copy', withFinalizer, beingDeleted);
     const d = decide(observe(j, [workerPod(j, 'source', 0, 0, ready)]), settings);
-    expect(summary(d.actions)).toEqual([
-      'DeletePod copy-source-0-0',
-      'DeleteTokenSecret',
+    expect(summary(d.actions)).toEqual(['DeletePod copy-source-0-0', 'DeleteTokenSecret']);
+    expect(d.requeueAfterMs).toBeDefined();
+    expect(d.status).toBeUndefined();
+  });
+
+  it('once no pod is left, removes the external state and only then the finalizer', () => {
+    const j = job('copy', withFinalizer, beingDeleted);
+    expect(summary(decide(observe(j, [], false), settings).actions)).toEqual([
       'RemoveExternalState',
       'RemoveFinalizer',
     ]);
-    expect(d.status).toBeUndefined();
   });
 
   it('does nothing for a deleted job whose finalizer is already gone', () => {
