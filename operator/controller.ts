@@ -11,9 +11,13 @@ import { recordEvent } from './events.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { startResilientInformer, type ResilientInformer } from './kube/resilientInformer.ts';
 import { WorkQueue, type ProcessOutcome } from './workQueue.ts';
+import type { JobEngine } from './engine/jobEngine.ts';
 import { applyAction } from './reconcile/apply.ts';
 import { Reason } from './reconcile/conditions.ts';
 import { decide, type DecideSettings, type Observed } from './reconcile/decide.ts';
+
+/** Starts the task engine of a running job; `onProgress` is called on every change. */
+export type EngineStarter = (job: ReplicationJob, onProgress: () => void) => JobEngine;
 
 export interface ControllerOptions {
   /** Watch one namespace, or all when undefined. */
@@ -21,6 +25,7 @@ export interface ControllerOptions {
   concurrency: number;
   identity: string;
   settings: DecideSettings;
+  startEngine?: EngineStarter;
 }
 
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -40,6 +45,8 @@ export class ReplicationJobController {
   private readonly external: ExternalJobState;
   private readonly metrics: OperatorMetrics;
   private readonly log: Logger;
+  /** The task engines this leader runs, by job UID. */
+  private readonly engines = new Map<string, JobEngine>();
 
   constructor(
     kc: k8s.KubeConfig,
@@ -110,6 +117,7 @@ export class ReplicationJobController {
 
   async stop(): Promise<void> {
     await this.queue.shutdown();
+    await Promise.all([...this.engines.values()].map((e) => e.stop()));
     await Promise.all([this.jobs?.stop(), this.pods?.stop()]);
   }
 
@@ -130,6 +138,7 @@ export class ReplicationJobController {
         });
         await applyAction({ core: this.core, objects: this.objects, external: this.external }, job, action);
       }
+      const requeueForEngine = await this.superviseEngine(job, decision.status?.phase, key);
       if (decision.status && !isDeepStrictEqual(decision.status, job.status ?? {})) {
         await this.objects.patchNamespacedCustomObjectStatus(
           { group, version, namespace, plural, name, body: { status: decision.status } },
@@ -142,7 +151,10 @@ export class ReplicationJobController {
       }
       this.metrics.reconciles.inc({ outcome: 'success' });
       this.updatePhaseGauge();
-      return { requeueAfterMs: decision.requeueAfterMs };
+      const requeues = [decision.requeueAfterMs, requeueForEngine].filter(
+        (v): v is number => v !== undefined,
+      );
+      return { requeueAfterMs: requeues.length ? Math.min(...requeues) : undefined };
     } catch (err) {
       this.metrics.reconciles.inc({ outcome: 'error' });
       await recordEvent(
@@ -156,6 +168,38 @@ export class ReplicationJobController {
     } finally {
       this.metrics.reconcileDuration.observe(Number(process.hrtime.bigint() - began) / 1e9);
     }
+  }
+
+  /**
+   * Runs the job's task engine while its workers run, and stops it otherwise.
+   * An engine that stopped on an error is replaced on a later reconcile: a resume.
+   */
+  private async superviseEngine(
+    job: ReplicationJob,
+    phase: string | undefined,
+    key: string,
+  ): Promise<number | undefined> {
+    const uid = job.metadata!.uid!;
+    const engine = this.engines.get(uid);
+    const wanted = phase === 'Running' && !job.metadata!.deletionTimestamp && this.options.startEngine;
+    if (!wanted) {
+      if (engine) {
+        this.engines.delete(uid);
+        await engine.stop();
+      }
+      return undefined;
+    }
+    if (engine?.running) return undefined;
+    if (engine) {
+      this.engines.delete(uid);
+      return 5_000; // back off before the resume
+    }
+    this.engines.set(
+      uid,
+      this.options.startEngine!(job, () => this.queue.add(key)),
+    );
+    this.engines.get(uid)!.start();
+    return undefined;
   }
 
   /** Reads what decide needs: the job's pods from the cache, its token Secret from the API. */
@@ -174,7 +218,7 @@ export class ReplicationJobController {
       if ((err as { code?: number }).code !== 404) throw err;
       tokenSecretExists = false;
     }
-    return { job, pods, tokenSecretExists, now };
+    return { job, pods, tokenSecretExists, now, progress: this.engines.get(uid)?.progress };
   }
 
   private updatePhaseGauge(): void {

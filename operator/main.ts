@@ -12,6 +12,7 @@ import {
 import { jetstreamManager } from '@nats-io/jetstream';
 import { ConfigError, loadOperatorConfig, type OperatorConfig } from './config.ts';
 import { ReplicationJobController } from './controller.ts';
+import { JobEngine } from './engine/jobEngine.ts';
 import { ExternalJobState } from './external/jobState.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
 import { createLogger } from '../common/logging.ts';
@@ -63,10 +64,8 @@ async function main(): Promise<void> {
   const metrics = new OperatorMetrics();
   const etcd = new Etcd3(etcdOptions(config));
   let nats: NatsConnection | undefined;
-  const jsm = async () => {
-    nats ??= await connect(await natsOptions(config));
-    return jetstreamManager(nats);
-  };
+  const natsConnection = async () => (nats ??= await connect(await natsOptions(config)));
+  const jsm = async () => jetstreamManager(await natsConnection());
   const controller = new ReplicationJobController(
     kc,
     {
@@ -79,6 +78,14 @@ async function main(): Promise<void> {
         podRestartBackoffBaseMs: config.podRestartBackoffBaseMs,
         podRestartBackoffMaxMs: config.podRestartBackoffMaxMs,
       },
+      startEngine: (job, onProgress) =>
+        new JobEngine(job, {
+          etcd,
+          nats: natsConnection,
+          core: kc.makeApiClient(k8s.CoreV1Api),
+          log: log.child({ namespace: job.metadata!.namespace, name: job.metadata!.name }),
+          onProgress,
+        }),
     },
     new ExternalJobState(etcd, jsm),
     metrics,

@@ -15,6 +15,7 @@ import type { Etcd3 } from 'etcd3';
 import { Range } from 'etcd3';
 import { ledgerPrefix } from '../../api/names.ts';
 import type { PlannedTask } from '../../api/tasks.ts';
+import type { PlanTotals } from '../planner/taskPlanner.ts';
 import { judgeTransition, type TaskProgress, type TaskState, type TransitionVerdict } from './taskState.ts';
 
 /** etcd's defaults are 128 operations and 1.5 MiB per request; stay well inside both. */
@@ -48,6 +49,8 @@ export interface JobRecord {
   /** The last plan position recorded (tasks up to it are in the ledger), and the listing cursor to resume from. */
   checkpoint: { tasks: number; sourceAfter?: string; destinationAfter?: string };
   planComplete: boolean;
+  /** What the complete plan found (skipped objects are known only from planning). */
+  totals?: PlanTotals;
 }
 
 export interface StatusUpdate extends TaskProgress {
@@ -56,6 +59,16 @@ export interface StatusUpdate extends TaskProgress {
   error?: TaskError;
   bytesDone?: number;
   objectsDone?: number;
+}
+
+export interface LedgerSummary {
+  tasks: Record<TaskState, number>;
+  objectsCopied: number;
+  bytesCopied: number;
+  objectsDeleted: number;
+  objectsFailed: number;
+  failedKeys: string[];
+  lastError: TaskError | undefined;
 }
 
 export type UpdateOutcome = { taskId: string } & (TransitionVerdict | { apply: false; why: 'unknown-task' });
@@ -134,6 +147,7 @@ export class TaskLedger {
     tasks: PlannedTask[],
     checkpoint: Omit<JobRecord['checkpoint'], 'tasks'>,
     planComplete = false,
+    totals?: PlanTotals,
   ): Promise<void> {
     const now = this.clock().toISOString();
     let batch: { key: string; value: string }[] = [];
@@ -148,6 +162,7 @@ export class TaskLedger {
           tasks: current.record.checkpoint.tasks + batch.length / 2, // two keys per task
         },
         planComplete: last && planComplete,
+        ...(last && totals ? { totals } : {}),
       };
       const txn = this.etcd.if(this.jobKey(), 'Mod', '==', current.modRevision);
       const ops = batch.map(({ key, value }) => this.etcd.put(key).value(value));
@@ -274,6 +289,35 @@ export class TaskLedger {
     };
     for await (const { record } of this.tasks()) counts[record.state]++;
     return counts;
+  }
+
+  /** The job's progress, read from the task records themselves (so exact across restarts). */
+  async summarize(maxFailedKeys = 100): Promise<LedgerSummary> {
+    const summary: LedgerSummary = {
+      tasks: { PENDING: 0, DISPATCHED: 0, RUNNING: 0, SUCCEEDED: 0, FAILED: 0 },
+      objectsCopied: 0,
+      bytesCopied: 0,
+      objectsDeleted: 0,
+      objectsFailed: 0,
+      failedKeys: [],
+      lastError: undefined,
+    };
+    for await (const { record } of this.tasks()) {
+      summary.tasks[record.state]++;
+      if (record.state === 'SUCCEEDED') {
+        if (record.kind === 'delete') summary.objectsDeleted += record.objects;
+        else {
+          summary.objectsCopied += record.objectsDone ?? record.objects;
+          summary.bytesCopied += record.bytesDone ?? record.bytes;
+        }
+      } else if (record.state === 'FAILED') {
+        const keys = record.error?.keys ?? [];
+        summary.objectsFailed += keys.length || record.objects;
+        for (const key of keys) if (summary.failedKeys.length < maxFailedKeys) summary.failedKeys.push(key);
+        summary.lastError = record.error;
+      }
+    }
+    return summary;
   }
 
   /** Opens a new epoch (a resume): updates from workers of older epochs are fenced off from now on. */

@@ -5,6 +5,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Condition, ReplicationJob, ReplicationJobStatus } from '../../api/v1alpha1/index.ts';
 import { annotations, finalizer, labels, workerRoles, type WorkerRole } from '../../api/names.ts';
+import type { EngineProgress } from '../engine/jobEngine.ts';
 import { ConditionType, isConditionTrue, Reason, setCondition, type ConditionUpdate } from './conditions.ts';
 import { desiredReplicas, desiredWorkerPod, slotName, type WorkerPodSettings } from './workerPods.ts';
 
@@ -14,6 +15,8 @@ export interface Observed {
   pods: readonly k8s.V1Pod[];
   tokenSecretExists: boolean;
   now: Date;
+  /** The job's task engine, when one runs for it (the leader's, in memory). */
+  progress?: EngineProgress;
 }
 
 export interface DecideSettings extends WorkerPodSettings {
@@ -167,6 +170,44 @@ function minDefined(...values: (number | undefined)[]): number | undefined {
   return defined.length ? Math.min(...defined) : undefined;
 }
 
+/** The job's counters, from the engine's ledger snapshot: exact, never above 100 %. */
+function progressStatus(progress: EngineProgress, old: ReplicationJobStatus): Partial<ReplicationJobStatus> {
+  const { totals, summary } = progress;
+  if (!totals || !summary) return {};
+  const copiedPercent =
+    totals.bytesToCopy > 0
+      ? (100 * summary.bytesCopied) / totals.bytesToCopy
+      : totals.objectsToCopy > 0
+        ? (100 * summary.objectsCopied) / totals.objectsToCopy
+        : 100;
+  return {
+    objects: {
+      planned: totals.objectsToCopy,
+      copied: summary.objectsCopied,
+      skipped: totals.objectsSkipped,
+      deleted: summary.objectsDeleted,
+      failed: summary.objectsFailed,
+    },
+    bytes: {
+      planned: totals.bytesToCopy,
+      copied: summary.bytesCopied,
+      skipped: totals.bytesSkipped,
+      deleted: 0,
+      failed: 0,
+    },
+    tasks: {
+      pending: summary.tasks.PENDING,
+      dispatched: summary.tasks.DISPATCHED,
+      running: summary.tasks.RUNNING,
+      succeeded: summary.tasks.SUCCEEDED,
+      failed: summary.tasks.FAILED,
+    },
+    progressPercent: progress.phase === 'succeeded' ? 100 : Math.min(99, Math.floor(copiedPercent)),
+    resumes: Math.max(old.resumes ?? 0, progress.epoch - 2, 0),
+    ...(summary.failedKeys.length ? { failedObjects: summary.failedKeys } : {}),
+  };
+}
+
 export function decide(observed: Observed, settings: DecideSettings): Decision {
   const { job, pods, now } = observed;
   const meta = job.metadata!;
@@ -313,12 +354,48 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
     set({ type: ConditionType.Stalled, status: 'False', reason: Reason.NoFailure, message: 'no failure' });
   }
 
+  if (observed.progress && !finished && !suspended) {
+    Object.assign(status, progressStatus(observed.progress, old));
+    if (observed.progress.phase === 'succeeded') {
+      status.completionTime = rfc3339(now);
+      set({
+        type: ConditionType.Complete,
+        status: 'True',
+        reason: Reason.Succeeded,
+        message: 'every task succeeded',
+      });
+      set({
+        type: ConditionType.Reconciling,
+        status: 'False',
+        reason: Reason.Finished,
+        message: 'job finished',
+      });
+    } else if (observed.progress.phase === 'failed') {
+      const failure = observed.progress.failure!;
+      status.completionTime = rfc3339(now);
+      status.lastFailure = { reason: failure.reason, message: failure.message, time: rfc3339(now) };
+      set({ type: ConditionType.Failed, status: 'True', reason: failure.reason, message: failure.message });
+      set({ type: ConditionType.Stalled, status: 'True', reason: Reason.Failed, message: failure.message });
+      set({
+        type: ConditionType.Reconciling,
+        status: 'False',
+        reason: Reason.Finished,
+        message: 'job finished',
+      });
+    }
+  }
+
   status.conditions = conditions;
   status.workers = { sourceReady: readyCounts.source, destinationReady: readyCounts.destination };
   status.phase = derivePhase(conditions);
   if (status.phase !== old.phase) {
     const event = phaseEvents[status.phase](old.phase);
-    if (event) events.push(event);
+    // A failure's event names what failed, as the Failed condition does.
+    const failedMessage = conditions.find(
+      (c) => c.type === ConditionType.Failed && c.status === 'True',
+    )?.message;
+    if (event)
+      events.push(status.phase === 'Failed' && failedMessage ? { ...event, message: failedMessage } : event);
   }
   return { actions, status, events, requeueAfterMs };
 }

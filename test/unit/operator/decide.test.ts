@@ -234,3 +234,67 @@ describe('decide: suspend, finish and delete', () => {
     expect(condition(d.status, 'Stalled')?.status).toBe('False');
   });
 });
+
+describe('decide: progress from the task engine', () => {
+  const j = job('copy', withFinalizer);
+  const pods = [workerPod(j, 'source', 0, 0, ready), workerPod(j, 'destination', 0, 0, ready)];
+  const totals = {
+    objectsToCopy: 10,
+    bytesToCopy: 1000,
+    objectsSkipped: 2,
+    bytesSkipped: 200,
+    objectsToDelete: 1,
+    sourceObjects: 12,
+    tasks: 3,
+  };
+  const summary = (copied: number, bytes: number, failedKeys: string[] = []) => ({
+    tasks: { PENDING: 0, DISPATCHED: 1, RUNNING: 0, SUCCEEDED: 2, FAILED: failedKeys.length ? 1 : 0 },
+    objectsCopied: copied,
+    bytesCopied: bytes,
+    objectsDeleted: 0,
+    objectsFailed: failedKeys.length,
+    failedKeys,
+    lastError: failedKeys.length ? { kind: 'permanent' as const, message: 'AccessDenied' } : undefined,
+  });
+
+  it('shows exact counters and a progress below 100 % while tasks run', () => {
+    const d = decide(
+      { ...observe(j, pods), progress: { phase: 'running', epoch: 2, totals, summary: summary(4, 400) } },
+      settings,
+    );
+    expect(d.status).toMatchObject({
+      objects: { planned: 10, copied: 4, skipped: 2 },
+      bytes: { planned: 1000, copied: 400 },
+      tasks: { dispatched: 1, succeeded: 2 },
+      progressPercent: 40,
+    });
+    expect(condition(d.status, 'Complete')?.status).toBe('False');
+  });
+
+  it('marks the job Complete when every task succeeded', () => {
+    const d = decide(
+      { ...observe(j, pods), progress: { phase: 'succeeded', epoch: 2, totals, summary: summary(10, 1000) } },
+      settings,
+    );
+    expect(d.status?.phase).toBe('Succeeded');
+    expect(d.status?.progressPercent).toBe(100);
+    expect(d.status?.completionTime).toBe('2026-11-24T12:00:00Z');
+    expect(d.events.map((e) => e.reason)).toContain('Succeeded');
+  });
+
+  it('marks the job Failed naming the failed objects, and Stalled for kstatus', () => {
+    const failure = { reason: 'TasksFailed', message: '1 objects failed: secret.bin (AccessDenied)' };
+    const d = decide(
+      {
+        ...observe(j, pods),
+        progress: { phase: 'failed', epoch: 2, totals, summary: summary(9, 900, ['secret.bin']), failure },
+      },
+      settings,
+    );
+    expect(d.status?.phase).toBe('Failed');
+    expect(d.status?.failedObjects).toEqual(['secret.bin']);
+    expect(d.status?.lastFailure).toMatchObject({ reason: 'TasksFailed', message: failure.message });
+    expect(condition(d.status, 'Stalled')).toMatchObject({ status: 'True', message: failure.message });
+    expect(d.events).toContainEqual({ type: 'Warning', reason: 'Failed', message: failure.message });
+  });
+});

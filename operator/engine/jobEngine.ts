@@ -1,0 +1,206 @@
+// The task engine of one running job, driven by the leader: plan the job into
+// the ledger (once), send the incomplete tasks (resume), then ingest status
+// until every task succeeded or the job cannot go on. Its progress snapshot,
+// read from the ledger, is what the job's status shows; the controller owns
+// the status write.
+//
+// Every start of an engine is a resume: a new epoch, and only what the ledger
+// does not hold as SUCCEEDED is sent again — after an operator restart, a
+// leader change, or a retry.
+import type * as k8s from '@kubernetes/client-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'winston';
+import type { Etcd3 } from 'etcd3';
+import type { ReplicationJob, Store } from '../../api/v1alpha1/index.ts';
+import { statusConsumerName } from '../../api/tasks.ts';
+import { streams } from '../../api/names.ts';
+import { openObjectStore } from '../../worker/storage/index.ts';
+import type { ObjectStore } from '../../worker/storage/objectStore.ts';
+import { StatusIngestor } from '../dispatch/statusIngest.ts';
+import { ensureJobConsumers, ensureStreams } from '../dispatch/streams.ts';
+import { TaskLedger, type LedgerSummary } from '../ledger/taskLedger.ts';
+import { judgeDeletes } from '../planner/deleteSafety.ts';
+import { compileFilters } from '../planner/filters.ts';
+import { mergeListings } from '../planner/listingMerge.ts';
+import { emptyTotals, planTasks, type PlannedTask, type PlanTotals } from '../planner/taskPlanner.ts';
+import { resumeIncompleteTasks } from '../resume/resumeIncompleteTasks.ts';
+
+export interface EngineProgress {
+  phase: 'planning' | 'running' | 'succeeded' | 'failed';
+  epoch: number;
+  totals?: PlanTotals;
+  summary?: LedgerSummary;
+  failure?: { reason: string; message: string };
+}
+
+export interface EngineDeps {
+  etcd: Etcd3;
+  nats: () => Promise<NatsConnection>;
+  core: k8s.CoreV1Api;
+  log: Logger;
+  onProgress: () => void;
+}
+
+async function storeFor(core: k8s.CoreV1Api, namespace: string, store: Store): Promise<ObjectStore> {
+  if (!store.s3) {
+    throw new Error(
+      'the operator lists S3 stores only for now; a filesystem store must be listed by a worker (not built yet)',
+    );
+  }
+  const ref = store.s3.credentialsSecretRef;
+  const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
+  const value = (key: string) => {
+    const raw = secret.data?.[key];
+    if (!raw) throw new Error(`Secret ${namespace}/${ref.name} has no key ${key}`);
+    return Buffer.from(raw, 'base64').toString('utf8');
+  };
+  const { credentialsSecretRef: _c, caBundleSecretRef: _ca, ...s3 } = store.s3;
+  return openObjectStore(
+    { s3: { ...s3, forcePathStyle: s3.forcePathStyle ?? true } },
+    {
+      accessKeyId: value(ref.accessKeyIdKey ?? 'AWS_ACCESS_KEY_ID'),
+      secretAccessKey: value(ref.secretAccessKeyKey ?? 'AWS_SECRET_ACCESS_KEY'),
+    },
+  );
+}
+
+export class JobEngine {
+  progress: EngineProgress = { phase: 'planning', epoch: 0 };
+  private stopped = false;
+  private done: Promise<void> | undefined;
+  private readonly job: ReplicationJob;
+  private readonly deps: EngineDeps;
+
+  constructor(job: ReplicationJob, deps: EngineDeps) {
+    this.job = job;
+    this.deps = deps;
+  }
+
+  start(): void {
+    this.done = this.run().catch((err: unknown) => {
+      // An engine error is not the job's failure: the controller starts a new engine (a resume).
+      this.deps.log.error('task engine stopped', { error: String(err) });
+      this.stopped = true;
+      this.deps.onProgress();
+    });
+  }
+
+  get running(): boolean {
+    return !this.stopped;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+  }
+
+  private update(progress: Partial<EngineProgress>): void {
+    this.progress = { ...this.progress, ...progress };
+    this.deps.onProgress();
+  }
+
+  private async run(): Promise<void> {
+    const { etcd, log } = this.deps;
+    const nc = await this.deps.nats();
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const uid = this.job.metadata!.uid!;
+    const spec = this.job.spec;
+    const ledger = new TaskLedger(etcd, uid);
+    let record = await ledger.ensureJob();
+    await ensureStreams(jsm);
+    await ensureJobConsumers(jsm, uid);
+
+    if (!record.planComplete) {
+      // Nothing is sent before the plan is complete, so an interrupted plan is simply redone.
+      if (record.checkpoint.tasks > 0) {
+        await ledger.remove();
+        await ledger.ensureJob();
+      }
+      await this.plan(ledger);
+      record = (await ledger.job())!.record;
+    }
+    const totals = record.totals ?? emptyTotals();
+    const verdict = judgeDeletes(totals, spec.deletion);
+    if (!verdict.allowed) {
+      this.update({ phase: 'failed', totals, failure: { reason: verdict.reason, message: verdict.message } });
+      return;
+    }
+    if (spec.deletion?.dryRun) {
+      this.update({ phase: 'succeeded', totals, summary: await ledger.summarize() });
+      return;
+    }
+    const options = { maxAttempts: spec.retry?.maxAttempts ?? 5, retryFailed: false };
+    let resume = await resumeIncompleteTasks(ledger, js, uid, options);
+    this.update({ phase: 'running', epoch: resume.epoch, totals, summary: await ledger.summarize() });
+
+    const ingestor = new StatusIngestor(
+      await js.consumers.get(streams.status, statusConsumerName(uid)),
+      ledger,
+      uid,
+      log,
+    );
+    while (!this.stopped) {
+      const outcomes = await ingestor.ingestBatch(512, 1_000);
+      if (outcomes.length === 0 && resume.deletesHeld === 0) continue;
+      const summary = await ledger.summarize();
+      const t = summary.tasks;
+      // In the workers' hands; PENDING tasks are held deletes (or not yet re-sent).
+      const inFlight = t.DISPATCHED + t.RUNNING;
+      const total = t.PENDING + inFlight + t.SUCCEEDED + t.FAILED;
+      if (t.SUCCEEDED === total) {
+        this.update({ phase: 'succeeded', summary });
+        return;
+      }
+      if (inFlight === 0) {
+        // Nothing running: retry what can be retried (and send held deletes), or give up.
+        resume = await resumeIncompleteTasks(ledger, js, uid, options);
+        if (resume.resent === 0) {
+          const message = `${summary.objectsFailed} objects failed: ${summary.failedKeys.slice(0, 5).join(', ')}${summary.lastError ? ` (${summary.lastError.message})` : ''}`;
+          this.update({ phase: 'failed', summary, failure: { reason: 'TasksFailed', message } });
+          return;
+        }
+      }
+      this.update({ summary, epoch: resume.epoch });
+    }
+  }
+
+  private async plan(ledger: TaskLedger): Promise<void> {
+    const { spec } = this.job;
+    const namespace = this.job.metadata!.namespace!;
+    const source = await storeFor(this.deps.core, namespace, spec.source);
+    const destination = await storeFor(this.deps.core, namespace, spec.destination);
+    try {
+      const totals = emptyTotals();
+      let batch: PlannedTask[] = [];
+      const tasks = planTasks(
+        mergeListings(
+          source.list('', undefined, { checksums: true }),
+          destination.list('', undefined, { checksums: true }),
+        ),
+        {
+          mode: spec.mode ?? 'Copy',
+          maxObjects: spec.tasks?.maxObjects ?? 1000,
+          maxBytes: spec.tasks?.maxBytes ?? 64 * 1024 * 1024,
+          partSize: spec.tasks?.partSize ?? 64 * 1024 * 1024,
+          inScope: compileFilters(spec.filters),
+        },
+        totals,
+      );
+      for await (const task of tasks) {
+        batch.push(task);
+        if (batch.length >= 100) {
+          await ledger.recordPlan(batch, {});
+          batch = [];
+        }
+        if (this.stopped) throw new Error('stopped while planning');
+      }
+      await ledger.recordPlan(batch, {}, true, totals);
+      this.update({ totals });
+    } finally {
+      await source.close();
+      await destination.close();
+    }
+  }
+}
