@@ -30,6 +30,7 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
   let objects: k8s.CustomObjectsApi;
   let runner: PodRunner;
   let operator: OperatorProcess;
+  let restarted: OperatorProcess | undefined;
   let s3: S3Client;
 
   beforeAll(async () => {
@@ -72,13 +73,30 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
 
   afterAll(async () => {
     await operator?.stop();
+    await restarted?.stop();
     await runner?.stop();
     s3?.destroy();
   });
 
   async function listAll(bucket: string): Promise<string[]> {
-    const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
-    return (out.Contents ?? []).map((o) => o.Key!);
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+      keys.push(...(out.Contents ?? []).map((o) => o.Key!));
+      token = out.NextContinuationToken;
+    } while (token);
+    return keys;
+  }
+
+  async function readJob(name: string): Promise<ReplicationJob> {
+    return (await objects.getNamespacedCustomObject({
+      group,
+      version,
+      namespace,
+      plural,
+      name,
+    })) as ReplicationJob;
   }
 
   it('copies every object byte-identical, deletes only the extra one, and reports Complete with exact counters', async () => {
@@ -138,6 +156,85 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
     });
     expect(current!.status!.bytes!.copied).toBe([...contents.values()].reduce((n, b) => n + b.length, 0));
 
+    expect((await listAll(destination)).sort()).toEqual([...contents.keys()].sort());
+    for (const [Key, body] of contents) {
+      const got = await s3.send(new GetObjectCommand({ Bucket: destination, Key }));
+      expect(sha(await got.Body!.transformToByteArray())).toBe(sha(body));
+    }
+  });
+
+  it('survives the operator being killed mid-job: the new leader resumes, and counters stay exact', async () => {
+    const source = `rj-kill-src-${Date.now()}`;
+    const destination = `rj-kill-dst-${Date.now()}`;
+    await s3.send(new CreateBucketCommand({ Bucket: source }));
+    await s3.send(new CreateBucketCommand({ Bucket: destination }));
+    const contents = new Map<string, Buffer>(
+      Array.from(
+        { length: 400 },
+        (_, i) => [`data/${String(i).padStart(4, '0')}.bin`, randomBytes(2048)] as [string, Buffer],
+      ),
+    );
+    const entries = [...contents];
+    for (let i = 0; i < entries.length; i += 25) {
+      await Promise.all(
+        entries
+          .slice(i, i + 25)
+          .map(([Key, Body]) => s3.send(new PutObjectCommand({ Bucket: source, Key, Body }))),
+      );
+    }
+    const endpoint = bedEndpoints().s3.endpoint;
+    await objects.createNamespacedCustomObject({
+      group,
+      version,
+      namespace,
+      plural,
+      body: {
+        apiVersion: `${group}/${version}`,
+        kind: 'ReplicationJob',
+        metadata: { name: 'killed', namespace },
+        spec: {
+          source: { s3: { endpoint, bucket: source, credentialsSecretRef: { name: 's3-creds' } } },
+          destination: { s3: { endpoint, bucket: destination, credentialsSecretRef: { name: 's3-creds' } } },
+          tasks: { maxObjects: 2 },
+          workers: { source: { concurrency: 1 }, destination: {} },
+        },
+      } satisfies ReplicationJob,
+    });
+
+    await waitFor(
+      'some tasks to succeed',
+      async () => ((await readJob('killed')).status?.tasks?.succeeded ?? 0) >= 5,
+      60_000,
+    );
+    await operator.kill(); // SIGKILL: no shutdown, the lease is not released
+    const atKill = (await readJob('killed')).status!;
+    if (atKill.conditions?.some((c) => c.type === 'Complete' && c.status === 'True')) {
+      throw new Error('the job finished before the operator could be killed: the test proves nothing');
+    }
+
+    restarted = await OperatorProcess.start(bedEndpoints(), {
+      identity: 'replication-operator-2',
+      watchNamespace: namespace,
+      leaseNamespace: namespace,
+      leaseName: 'ferry-replication-it',
+      logFile: path.join(logDir, 'operator-2.log'),
+    });
+    let done: ReplicationJob | undefined;
+    await waitFor(
+      'the job to be Complete after the restart',
+      async () => {
+        done = await readJob('killed');
+        return done.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') ?? false;
+      },
+      120_000,
+    );
+    expect(done!.status).toMatchObject({
+      objects: { planned: 400, copied: 400, failed: 0 },
+      bytes: { planned: 400 * 2048, copied: 400 * 2048 },
+      tasks: { succeeded: 200, failed: 0 },
+      progressPercent: 100,
+    });
+    expect(done!.status!.resumes).toBeGreaterThanOrEqual(1);
     expect((await listAll(destination)).sort()).toEqual([...contents.keys()].sort());
     for (const [Key, body] of contents) {
       const got = await s3.send(new GetObjectCommand({ Bucket: destination, Key }));
