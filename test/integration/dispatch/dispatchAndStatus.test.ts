@@ -1,9 +1,8 @@
 // Tasks out through JetStream, status back into the ledger: against the bed's
 // real nats-server and etcd.
 import { randomUUID } from 'node:crypto';
-import { Etcd3 } from 'etcd3';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { Etcd3 } from 'etcd3';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { streams } from '../../../api/names.ts';
 import { statusSubject, type StatusMessage, type TaskMessage } from '../../../api/tasks.ts';
 import { dispatchTasks } from '../../../operator/dispatch/dispatcher.ts';
@@ -17,7 +16,7 @@ import {
 import { TaskLedger } from '../../../operator/ledger/taskLedger.ts';
 import { taskId, type PlannedTask } from '../../../operator/planner/taskPlanner.ts';
 import { createLogger } from '../../../common/logging.ts';
-import { bedEndpoints } from '../../support/bed.ts';
+import { connectEngineClients, type EngineClients } from '../../support/engineClients.ts';
 
 const log = createLogger('test', 'error');
 
@@ -26,23 +25,17 @@ function copyTask(position: number): PlannedTask {
 }
 
 describe('dispatching tasks and ingesting their status', () => {
-  let nc: NatsConnection;
+  let clients: EngineClients;
   let jsm: JetStreamManager;
   let js: JetStreamClient;
   let etcd: Etcd3;
 
   beforeAll(async () => {
-    nc = await connect({ servers: bedEndpoints().natsUrl });
-    jsm = await jetstreamManager(nc);
-    js = jetstream(nc);
-    etcd = new Etcd3({ hosts: bedEndpoints().ledgerEtcdUrl });
-    await ensureStreams(jsm);
-    await ensureStreams(jsm); // idempotent
+    clients = await connectEngineClients();
+    ({ jsm, js, etcd } = clients);
+    await ensureStreams(jsm); // idempotent: a second call changes nothing
   });
-  afterAll(async () => {
-    etcd.close();
-    await nc.close();
-  });
+  afterAll(() => clients.close());
 
   async function newJob(tasks: number) {
     const uid = randomUUID();

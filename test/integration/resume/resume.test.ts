@@ -1,34 +1,27 @@
 // Resume against the bed's real etcd and nats-server.
 import { randomUUID } from 'node:crypto';
-import { Etcd3 } from 'etcd3';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { Etcd3 } from 'etcd3';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { streams } from '../../../api/names.ts';
 import type { TaskMessage } from '../../../api/tasks.ts';
 import { dispatchTasks } from '../../../operator/dispatch/dispatcher.ts';
-import { ensureJobConsumers, ensureStreams, taskConsumerName } from '../../../operator/dispatch/streams.ts';
+import { ensureJobConsumers, taskConsumerName } from '../../../operator/dispatch/streams.ts';
 import { TaskLedger } from '../../../operator/ledger/taskLedger.ts';
 import { taskId, type PlannedTask } from '../../../operator/planner/taskPlanner.ts';
 import { resumeIncompleteTasks } from '../../../operator/resume/resumeIncompleteTasks.ts';
-import { bedEndpoints } from '../../support/bed.ts';
+import { connectEngineClients, type EngineClients } from '../../support/engineClients.ts';
 
 describe('resume after a failure', () => {
-  let nc: NatsConnection;
+  let clients: EngineClients;
   let jsm: JetStreamManager;
   let js: JetStreamClient;
   let etcd: Etcd3;
 
   beforeAll(async () => {
-    nc = await connect({ servers: bedEndpoints().natsUrl });
-    jsm = await jetstreamManager(nc);
-    js = jetstream(nc);
-    etcd = new Etcd3({ hosts: bedEndpoints().ledgerEtcdUrl });
-    await ensureStreams(jsm);
+    clients = await connectEngineClients();
+    ({ jsm, js, etcd } = clients);
   });
-  afterAll(async () => {
-    etcd.close();
-    await nc.close();
-  });
+  afterAll(() => clients.close());
 
   /** Drains the job's task consumer, acknowledging, as source workers would. */
   async function takeSentTasks(uid: string): Promise<TaskMessage[]> {
