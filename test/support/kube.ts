@@ -3,6 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { waitFor } from './wait.ts';
+import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
+import { group, plural, version } from '../../api/v1alpha1/index.ts';
 import { repoRoot } from '../bed/tools.ts';
 
 export function kubeConfigFor(kubeconfigPath: string): k8s.KubeConfig {
@@ -84,4 +86,19 @@ export async function openWatch(
     if (failure.statusCode !== 429 || Date.now() > deadline) throw failure;
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** Reads a ReplicationJob as the API server holds it. */
+export async function readReplicationJob(
+  objects: k8s.CustomObjectsApi,
+  namespace: string,
+  name: string,
+): Promise<ReplicationJob> {
+  return (await objects.getNamespacedCustomObject({
+    group,
+    version,
+    namespace,
+    plural,
+    name,
+  })) as ReplicationJob;
 }

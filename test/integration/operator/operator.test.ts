@@ -13,7 +13,7 @@ import { group, plural, version } from '../../../api/v1alpha1/index.ts';
 import { consumerPrefix, labels, ledgerPrefix, streams, workerTokenSecretName } from '../../../api/names.ts';
 import { PodRunner } from '../../podrunner/podRunner.ts';
 import { bedEndpoints } from '../../support/bed.ts';
-import { installCrds, kubeConfigFor } from '../../support/kube.ts';
+import { installCrds, kubeConfigFor, readReplicationJob } from '../../support/kube.ts';
 import { OperatorProcess } from '../../support/operatorProcess.ts';
 import { waitFor } from '../../support/wait.ts';
 
@@ -54,14 +54,8 @@ function replicationJob(name: string, spec: Partial<ReplicationJob['spec']> = {}
   };
 }
 
-async function getJob(name: string): Promise<ReplicationJob> {
-  return (await objects.getNamespacedCustomObject({
-    group,
-    version,
-    namespace,
-    plural,
-    name,
-  })) as ReplicationJob;
+function getJob(name: string): Promise<ReplicationJob> {
+  return readReplicationJob(objects, namespace, name);
 }
 
 async function jobPods(uid: string): Promise<k8s.V1Pod[]> {

@@ -17,7 +17,7 @@ import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { group, plural, version } from '../../../api/v1alpha1/index.ts';
 import { PodRunner } from '../../podrunner/podRunner.ts';
 import { bedEndpoints } from '../../support/bed.ts';
-import { installCrds, kubeConfigFor } from '../../support/kube.ts';
+import { installCrds, kubeConfigFor, readReplicationJob } from '../../support/kube.ts';
 import { OperatorProcess } from '../../support/operatorProcess.ts';
 import { waitFor } from '../../support/wait.ts';
 
@@ -89,15 +89,7 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
     return keys;
   }
 
-  async function readJob(name: string): Promise<ReplicationJob> {
-    return (await objects.getNamespacedCustomObject({
-      group,
-      version,
-      namespace,
-      plural,
-      name,
-    })) as ReplicationJob;
-  }
+  const readJob = (name: string) => readReplicationJob(objects, namespace, name);
 
   it('copies every object byte-identical, deletes only the extra one, and reports Complete with exact counters', async () => {
     const source = `rj-src-${Date.now()}`;
@@ -134,13 +126,7 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
     await waitFor(
       'the job to be Complete',
       async () => {
-        current = (await objects.getNamespacedCustomObject({
-          group,
-          version,
-          namespace,
-          plural,
-          name: 'sync',
-        })) as ReplicationJob;
+        current = await readJob('sync');
         if (current.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True')) {
           throw new Error(`the job failed: ${JSON.stringify(current.status)}`);
         }
