@@ -38,6 +38,7 @@ export const workerEnv = {
   concurrency: 'FERRY_CONCURRENCY',
   store: 'FERRY_STORE',
   token: 'FERRY_WORKER_TOKEN',
+  logLevel: 'FERRY_LOG_LEVEL',
   accessKeyId: 'AWS_ACCESS_KEY_ID',
   secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
 } as const;

@@ -11,6 +11,8 @@ export interface OperatorConfig {
   probePort: number;
   reconcileConcurrency: number;
   workerImage: string;
+  /** FERRY_LOG_LEVEL given to worker pods; `debug` logs every object a destination commits (an audit trail). */
+  workerLogLevel: LogLevel;
   natsUrl: string;
   /** TLS files and credentials for NATS (FERRY_NATS_TLS_*, FERRY_NATS_USER/PASSWORD, FERRY_NATS_CREDS_FILE). */
   natsAuth: { tls?: TlsFiles; user?: string; password?: string; credsFile?: string };
@@ -32,6 +34,17 @@ export interface TlsFiles {
 }
 
 export class ConfigError extends Error {}
+
+export const logLevels = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+function logLevel(env: NodeJS.ProcessEnv, name: string, fallback: LogLevel): LogLevel {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(logLevels as readonly string[]).includes(raw))
+    throw new ConfigError(`${name} must be one of ${logLevels.join(', ')}, got "${raw}"`);
+  return raw as LogLevel;
+}
 
 /** FERRY_<SERVICE>_TLS_CA/_CERT/_KEY: a CA enables TLS; a client certificate needs both cert and key. */
 function tlsFiles(env: NodeJS.ProcessEnv, service: 'NATS' | 'ETCD'): TlsFiles | undefined {
@@ -99,6 +112,7 @@ export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): Operat
     probePort,
     reconcileConcurrency: positiveInt(env, 'FERRY_RECONCILE_CONCURRENCY', 4),
     workerImage: required(env, 'FERRY_WORKER_IMAGE'),
+    workerLogLevel: logLevel(env, 'FERRY_WORKER_LOG_LEVEL', 'info'),
     natsUrl: url('FERRY_NATS_URL', required(env, 'FERRY_NATS_URL'), ['nats:', 'tls:']),
     etcdEndpoints: required(env, 'FERRY_ETCD_ENDPOINTS')
       .split(',')

@@ -75,6 +75,7 @@ async function main(): Promise<void> {
       settings: {
         defaultImage: config.workerImage,
         natsUrl: config.natsUrl,
+        workerLogLevel: config.workerLogLevel,
         podRestartBackoffBaseMs: config.podRestartBackoffBaseMs,
         podRestartBackoffMaxMs: config.podRestartBackoffMaxMs,
       },

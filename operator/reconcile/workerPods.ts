@@ -18,6 +18,8 @@ export interface WorkerPodSettings {
   defaultImage: string;
   /** NATS URL the workers use for tasks and status. */
   natsUrl: string;
+  /** The workers' FERRY_LOG_LEVEL (info when unset). */
+  workerLogLevel?: string;
 }
 
 /** Where a filesystem store's volume is mounted in a worker pod. */
@@ -188,6 +190,7 @@ export function desiredWorkerPod(
             { name: workerEnv.podIp, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
             { name: workerEnv.port, value: String(workerPort) },
             { name: workerEnv.natsUrl, value: settings.natsUrl },
+            { name: workerEnv.logLevel, value: settings.workerLogLevel ?? 'info' },
             { name: workerEnv.concurrency, value: String(pool.concurrency ?? 8) },
             { name: workerEnv.store, value: JSON.stringify(storeConfig(store)) },
             {

@@ -55,9 +55,13 @@ export class Rechunker extends Transform {
 
 /** The part of a logger the endpoint uses (a winston Logger fits). */
 export interface TransferLog {
+  debug(message: string, meta?: Record<string, unknown>): unknown;
   info(message: string, meta?: Record<string, unknown>): unknown;
   warn(message: string, meta?: Record<string, unknown>): unknown;
 }
+
+/** The log message of each object a destination commits (tests count writes by it). */
+export const committedMessage = 'object committed';
 
 /** Handles `req` when it is for the transfer routes (returns true), else returns false and leaves it alone. */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -181,6 +185,8 @@ export function createDestinationHandler(store: ObjectStore, token: string, log:
         ...(sha256 ? { sha256: sha256.toLowerCase() } : {}),
       });
       const result: PutResult = { sha256: written.sha256, size: written.size };
+      // One line per committed object at debug level: the audit trail of what this job wrote.
+      log.debug(committedMessage, { key, bytes: written.size, sha256: written.sha256 });
       send(res, 201, result);
     } catch (err) {
       if (aborted) {

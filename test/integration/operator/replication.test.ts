@@ -18,6 +18,7 @@ import { group, plural, version } from '../../../api/v1alpha1/index.ts';
 import { PodRunner } from '../../podrunner/podRunner.ts';
 import { bedEndpoints } from '../../support/bed.ts';
 import { installCrds, kubeConfigFor, readReplicationJob } from '../../support/kube.ts';
+import { countDestinationWrites } from '../../support/destinationWrites.ts';
 import { OperatorProcess } from '../../support/operatorProcess.ts';
 import { waitFor } from '../../support/wait.ts';
 
@@ -68,6 +69,7 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
       leaseNamespace: namespace,
       leaseName: 'ferry-replication-it',
       logFile: path.join(logDir, 'operator.log'),
+      extraEnv: { FERRY_WORKER_LOG_LEVEL: 'debug' },
     });
   });
 
@@ -147,6 +149,10 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
       const got = await s3.send(new GetObjectCommand({ Bucket: destination, Key }));
       expect(sha(await got.Body!.transformToByteArray())).toBe(sha(body));
     }
+    // Without a fault, each object is written exactly once.
+    const writes = countDestinationWrites(runner.logDir);
+    expect(writes.total).toBe(contents.size);
+    expect([...writes.perKey.keys()].sort()).toEqual([...contents.keys()].sort());
   });
 
   it('survives the operator being killed mid-job: the new leader resumes, and counters stay exact', async () => {

@@ -54,6 +54,10 @@ describe('the operator configuration', () => {
       { ...base, FERRY_PROBE_ADDRESS: 'localhost' },
       'FERRY_PROBE_ADDRESS must be host:port',
     ],
+    'an unknown worker log level': [
+      { ...base, FERRY_WORKER_LOG_LEVEL: 'verbose' },
+      'FERRY_WORKER_LOG_LEVEL must be one of error, warn, info, debug, got "verbose"',
+    ],
     'a concurrency of zero': [
       { ...base, FERRY_RECONCILE_CONCURRENCY: '0' },
       'FERRY_RECONCILE_CONCURRENCY must be a positive integer, got "0"',

@@ -17,7 +17,10 @@ import {
   sendObject,
   type DestinationTarget,
 } from '../../../../worker/transfer/destinationClient.ts';
-import { createDestinationHandler } from '../../../../worker/transfer/destinationEndpoint.ts';
+import {
+  committedMessage,
+  createDestinationHandler,
+} from '../../../../worker/transfer/destinationEndpoint.ts';
 import { objectPath, TransferError } from '../../../../worker/transfer/protocol.ts';
 
 const MiB = 1024 * 1024;
@@ -61,12 +64,18 @@ interface Warning {
 interface Destination {
   target: DestinationTarget;
   warnings: Warning[];
+  /** Keys of the objects the endpoint logged as committed. */
+  committed: string[];
   close(): Promise<void>;
 }
 
 async function startDestination(store: ObjectStore): Promise<Destination> {
   const warnings: Warning[] = [];
+  const committed: string[] = [];
   const log = {
+    debug: (message: string, meta?: Record<string, unknown>) => {
+      if (message === committedMessage) committed.push(String(meta?.key));
+    },
     info: () => undefined,
     warn: (message: string, meta?: Record<string, unknown>) => warnings.push({ message, meta }),
   };
@@ -83,6 +92,7 @@ async function startDestination(store: ObjectStore): Promise<Destination> {
   return {
     target: { baseUrl: `http://127.0.0.1:${port}`, token, agent },
     warnings,
+    committed,
     close: async () => {
       agent.destroy();
       server.closeAllConnections();
@@ -190,6 +200,7 @@ describe.each(setups)('a copy task, %s', (_name, setup) => {
       bytes: objects.reduce((n, [, data]) => n + data.length, 0),
     };
     const progress: string[] = [];
+    destination.committed.length = 0;
     const outcome = await runCopyTask(task, pair.source, destination.target, {
       concurrency: 3,
       onProgress: (p) => progress.push(p.key),
@@ -201,6 +212,8 @@ describe.each(setups)('a copy task, %s', (_name, setup) => {
       failed: [],
     });
     expect(progress.sort()).toEqual(objects.map(([key]) => key).sort());
+    // The audit trail names each committed object once.
+    expect([...destination.committed].sort()).toEqual(objects.map(([key]) => key).sort());
     for (const [key, data] of objects) {
       expect((await pair.destination.stat(key))?.size).toBe(data.length);
       expect(await readSha256(pair.destination, key)).toBe(sha256(data));
