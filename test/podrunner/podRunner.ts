@@ -17,6 +17,7 @@ import { registerNode } from './node.ts';
 import { PodWatch } from './podWatch.ts';
 import { podFileName, podKey, PodWorker } from './podWorker.ts';
 import { describe } from './status.ts';
+import { checkVolumeDir, claimDirectory } from './volumes.ts';
 
 export type { ResolveEntrypoint, Entrypoint, EntrypointContext } from './entrypoint.ts';
 export { defaultResolveEntrypoint } from './entrypoint.ts';
@@ -34,6 +35,11 @@ export interface PodRunnerOptions {
   dir?: string;
   /** Where pods' log files go; DIR/logs by default (and then removed with a temporary DIR). */
   logDir?: string;
+  /**
+   * Where persistentVolumeClaim contents live: one directory per claim,
+   * VOLUMEDIR/<namespace>/<claimName> (see volumes.ts); DIR/volumes by default.
+   */
+  volumeDir?: string;
   /** Keep a temporary `dir` after stop(). A given `dir` is always kept (its logs/ and all). */
   keepDir?: boolean;
   /** Maps a container's image and command to a local command. */
@@ -60,6 +66,7 @@ export class PodRunner {
   readonly nodeName: string;
   readonly dir: string;
   readonly logDir: string;
+  readonly volumeDir: string;
   readonly kubeConfig: k8s.KubeConfig;
   private readonly options: PodRunnerOptions;
   private readonly core: k8s.CoreV1Api;
@@ -77,6 +84,7 @@ export class PodRunner {
     this.kubeConfig = kc;
     this.dir = dir;
     this.logDir = options.logDir ?? path.join(dir, 'logs');
+    this.volumeDir = path.resolve(options.volumeDir ?? path.join(dir, 'volumes'));
     this.removeDir = removeDir;
     this.nodeName = options.nodeName ?? 'bed-node';
     this.log = options.log ?? (() => {});
@@ -103,7 +111,9 @@ export class PodRunner {
     } else {
       kc = options.kubeconfig;
     }
+    if (options.volumeDir !== undefined) checkVolumeDir(path.resolve(options.volumeDir));
     const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'ferry-podrunner-'));
+    if (options.volumeDir === undefined) checkVolumeDir(path.join(dir, 'volumes'));
     mkdirSync(options.logDir ?? path.join(dir, 'logs'), { recursive: true });
     mkdirSync(path.join(dir, 'pids'), { recursive: true });
     const removeDir = !options.dir && !options.keepDir;
@@ -139,6 +149,14 @@ export class PodRunner {
   /** Where a pod's container writes its stdout and stderr (appended across restarts). */
   logFile(namespace: string, name: string): string {
     return path.join(this.logDir, `${podFileName(namespace, name)}.log`);
+  }
+
+  /**
+   * The host directory holding a persistentVolumeClaim's contents (created when
+   * a pod first mounts it): what a test fills or inspects as "the volume".
+   */
+  claimDir(namespace: string, claimName: string): string {
+    return claimDirectory(this.volumeDir, namespace, claimName);
   }
 
   /** The pid of a pod's running container process (its process group id), if one runs. */
@@ -218,6 +236,7 @@ export class PodRunner {
       configRetryMs: this.options.configRetryMs ?? 2_000,
       restartBackoffMs: this.options.restartBackoffMs ?? 1_000,
       maxProbePeriodSeconds: this.options.maxProbePeriodSeconds ?? Infinity,
+      volumeDir: this.volumeDir,
       log: this.log,
     });
     this.workers.set(key, created);

@@ -8,6 +8,7 @@ import { localWorkingDir, type ResolveEntrypoint } from './entrypoint.ts';
 import { LocalProcess, type ExitStatus } from './localProcess.ts';
 import { ProbeLoop, type ProbeTarget } from './probes.ts';
 import { Conditions, describe, podStatus, StatusWriter, type PodView } from './status.ts';
+import { mountClaims, rewriteMountPaths, VolumeMountError, type ClaimMount } from './volumes.ts';
 
 export interface PodWorkerSettings {
   core: k8s.CoreV1Api;
@@ -21,6 +22,8 @@ export interface PodWorkerSettings {
   /** First restart back-off; doubles up to 30 s. */
   restartBackoffMs: number;
   maxProbePeriodSeconds: number;
+  /** Where claims' host directories are (see volumes.ts). */
+  volumeDir: string;
   log: (line: string) => void;
 }
 
@@ -163,22 +166,31 @@ export class PodWorker {
     const c = this.view.container;
     let env: Record<string, string>;
     let entry: { command: string; args: string[]; cwd: string };
+    let mounts: ClaimMount[];
     try {
-      env = await resolveEnv(this.settings.core, this.pod, container, {
+      mounts = await mountClaims(this.settings.core, this.pod, container, this.settings.volumeDir);
+      const resolvedEnv = await resolveEnv(this.settings.core, this.pod, container, {
         podIP: this.podIP,
         hostIP: this.settings.hostIP,
         nodeName: this.settings.nodeName,
       });
+      // Expanded with the container's own view of paths, then rewritten to the host's.
+      const onHost = (value: string) => rewriteMountPaths(value, mounts);
       const resolved = this.settings.resolveEntrypoint(
         container.image ?? '',
-        (container.command ?? []).map((a) => expand(a, env)),
-        (container.args ?? []).map((a) => expand(a, env)),
+        (container.command ?? []).map((a) => onHost(expand(a, resolvedEnv))),
+        (container.args ?? []).map((a) => onHost(expand(a, resolvedEnv))),
         { workingDir: container.workingDir, pod: this.pod },
       );
+      env = Object.fromEntries(Object.entries(resolvedEnv).map(([k, v]) => [k, onHost(v)]));
       entry = { ...resolved, cwd: resolved.cwd ?? localWorkingDir(container.workingDir) };
     } catch (err) {
       const reason =
-        err instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'CreateContainerError';
+        err instanceof ContainerConfigError
+          ? 'CreateContainerConfigError'
+          : err instanceof VolumeMountError
+            ? 'ContainerCreating'
+            : 'CreateContainerError';
       const message = err instanceof Error ? err.message : String(err);
       if (c.state.waiting?.reason !== reason || c.state.waiting.message !== message)
         this.log(`${reason}: ${message}`);
@@ -209,6 +221,10 @@ export class PodWorker {
     this.process = proc;
     if (this.stopping) proc.signal('SIGKILL');
     this.log(`started pid ${proc.pid}: ${entry.command} ${entry.args.join(' ')}`);
+    for (const m of mounts)
+      this.log(
+        `claim ${m.claimName} at ${m.mountPath} is ${m.hostPath}${m.readOnly ? ' (readOnly: not enforced)' : ''}`,
+      );
     c.containerID = `podrunner://${proc.pid}`;
     c.state = { running: { startedAt: proc.startedAt } };
     c.started = true;

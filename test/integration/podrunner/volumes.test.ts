@@ -1,0 +1,153 @@
+// The pod runner's persistentVolumeClaim volumes against the real bed: a claim
+// is a host directory, the container finds it where its env and args name the
+// mount path, and a pod whose claim does not exist does not start.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { PodRunner } from '../../podrunner/podRunner.ts';
+import { bedEndpoints } from '../../support/bed.ts';
+import { kubeConfigFor } from '../../support/kube.ts';
+import { waitFor } from '../../support/wait.ts';
+
+const namespace = `podrunner-volumes-${Date.now().toString(36)}`;
+const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-podrunner-volumes-'));
+
+let core: k8s.CoreV1Api;
+let runner: PodRunner;
+
+// Reads the file named by its first argument, writes what it saw into $OUT/result.json.
+const program = `
+const fs = process.getBuiltinModule('node:fs');
+fs.mkdirSync(process.env.OUT, { recursive: true });
+fs.writeFileSync(process.env.OUT + '/result.json', JSON.stringify({
+  input: fs.readFileSync(process.argv[1], 'utf8'),
+  store: JSON.parse(process.env.STORE),
+  untouched: process.env.UNTOUCHED,
+  out: process.env.OUT,
+}));
+`;
+
+function claim(name: string): k8s.V1PersistentVolumeClaim {
+  return {
+    metadata: { name },
+    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+  };
+}
+
+function claimPod(name: string, claimName: string): k8s.V1Pod {
+  return {
+    metadata: { name, namespace },
+    spec: {
+      restartPolicy: 'Never',
+      terminationGracePeriodSeconds: 1,
+      volumes: [
+        { name: 'store', persistentVolumeClaim: { claimName } },
+        { name: 'scratch', emptyDir: {} },
+      ],
+      containers: [
+        {
+          name: 'main',
+          image: 'ferry:test',
+          command: ['node', '-e', program],
+          args: ['/mnt/input/in.txt'],
+          env: [
+            { name: 'STORE', value: JSON.stringify({ filesystem: { mountPath: '/data/store' } }) },
+            { name: 'OUT', value: '/data/store/out' },
+            { name: 'UNTOUCHED', value: '/data/storex:/tmp' },
+          ],
+          volumeMounts: [
+            { name: 'store', mountPath: '/data/store' },
+            { name: 'store', mountPath: '/mnt/input', subPath: 'inputs', readOnly: true },
+            { name: 'scratch', mountPath: '/tmp' },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+async function read(name: string): Promise<k8s.V1Pod> {
+  return core.readNamespacedPod({ name, namespace });
+}
+
+async function waitForPhase(name: string, phase: string): Promise<k8s.V1Pod> {
+  let last: k8s.V1Pod | undefined;
+  await waitFor(`pod ${name} to be ${phase}`, async () => {
+    last = await read(name);
+    return last.status?.phase === phase;
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}; last status: ${JSON.stringify(last?.status)}`, { cause: err });
+  });
+  return last!;
+}
+
+beforeAll(async () => {
+  const kc = kubeConfigFor(bedEndpoints().kubeconfig);
+  core = kc.makeApiClient(k8s.CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  runner = await PodRunner.start({
+    kubeconfig: bedEndpoints().kubeconfig,
+    namespace,
+    dir,
+    configRetryMs: 300,
+  });
+});
+
+afterAll(async () => {
+  await runner?.stop();
+  await core?.deleteNamespace({ name: namespace }).catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the pod runner with persistentVolumeClaim volumes', () => {
+  it('gives the container the claim’s host directory wherever its env and args name the mount path', async () => {
+    await core.createNamespacedPersistentVolumeClaim({ namespace, body: claim('data') });
+    const volume = runner.claimDir(namespace, 'data');
+    mkdirSync(path.join(volume, 'inputs'), { recursive: true });
+    writeFileSync(path.join(volume, 'inputs', 'in.txt'), 'put there by the test');
+
+    await core.createNamespacedPod({ namespace, body: claimPod('reader', 'data') });
+    await waitForPhase('reader', 'Succeeded');
+
+    const result = JSON.parse(readFileSync(path.join(volume, 'out', 'result.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(result).toEqual({
+      input: 'put there by the test', // the read-only subPath mount, through the args
+      store: { filesystem: { mountPath: volume } }, // inside a JSON value
+      untouched: '/data/storex:/tmp', // not the mount path, and an ignored emptyDir mount
+      out: path.join(volume, 'out'),
+    });
+    expect(volume.startsWith(path.join(dir, 'volumes'))).toBe(true);
+  });
+
+  it('keeps a pod whose claim does not exist in ContainerCreating, and starts it once the claim exists', async () => {
+    await core.createNamespacedPod({ namespace, body: claimPod('waiting', 'later') });
+    let pod: k8s.V1Pod | undefined;
+    await waitFor('the missing claim to be reported', async () => {
+      pod = await read('waiting');
+      return (
+        pod.status?.containerStatuses?.[0]?.state?.waiting?.message?.includes(
+          'persistentvolumeclaim "later" not found',
+        ) ?? false
+      );
+    });
+    expect(pod!.status!.phase).toBe('Pending');
+    expect(pod!.status!.containerStatuses![0]!.state!.waiting!.reason).toBe('ContainerCreating');
+    // Well past a few retries, it still has not run.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(runner.pidOf(namespace, 'waiting')).toBeUndefined();
+    expect((await read('waiting')).status!.phase).toBe('Pending');
+
+    const volume = runner.claimDir(namespace, 'later');
+    mkdirSync(path.join(volume, 'inputs'), { recursive: true });
+    writeFileSync(path.join(volume, 'inputs', 'in.txt'), 'late');
+    await core.createNamespacedPersistentVolumeClaim({ namespace, body: claim('later') });
+    await waitForPhase('waiting', 'Succeeded');
+    expect(JSON.parse(readFileSync(path.join(volume, 'out', 'result.json'), 'utf8'))).toMatchObject({
+      input: 'late',
+    });
+  });
+});

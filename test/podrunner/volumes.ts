@@ -1,0 +1,125 @@
+// A container's persistentVolumeClaim volumes, the kubelet's way as far as a
+// local process allows: each claim is a host directory
+// (`<volumeDir>/<namespace>/<claimName>`, created empty on first use, as a
+// freshly provisioned volume), and a pod whose claim does not exist in the API
+// does not start (its container waits in ContainerCreating, as the kubelet's
+// FailedMount keeps it).
+//
+// A local process has no mount namespace of its own, so a mount path such as
+// /data/store cannot exist for it. Instead the runner rewrites the container's
+// mount paths to their host directories wherever the pod hands a path to its
+// process: the values of its environment variables (which is how the Ferry
+// worker learns its store's directory, inside the FERRY_STORE JSON), its
+// command and its args. A path is rewritten only as a whole path prefix
+// ("/data/store" and "/data/store/x", not "/data/storex"), in one pass (so a
+// host directory is never rewritten again). Limitations, by design:
+// - a path the program builds itself or reads from a file is not rewritten;
+// - readOnly is not enforced (the process runs with the runner's user, who
+//   owns the directory); the runner only reports it in its log;
+// - other volume types (emptyDir, secret, configMap) are still ignored.
+// See docs/adr/0005-filesystem-stores-through-worker-listings.md.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type * as k8s from '@kubernetes/client-node';
+import { isNotFound } from './env.ts';
+
+/** The kubelet's FailedMount: the container cannot start until its volumes can be mounted. */
+export class VolumeMountError extends Error {
+  override name = 'VolumeMountError';
+}
+
+/** A claim mounted into the container: where the container sees it, and the host directory behind it. */
+export interface ClaimMount {
+  claimName: string;
+  mountPath: string;
+  hostPath: string;
+  readOnly: boolean;
+}
+
+/** Characters a host directory may not contain: it is spliced into JSON and shell-like values. */
+const unsafeHostPath = /["\\\s'$`]/;
+
+/** Checks that `dir` can stand in for mount paths inside any env value (JSON included). */
+export function checkVolumeDir(dir: string): void {
+  if (!path.isAbsolute(dir)) throw new Error(`the pod runner's volume directory must be absolute: ${dir}`);
+  if (unsafeHostPath.test(dir))
+    throw new Error(
+      `the pod runner's volume directory ${JSON.stringify(dir)} contains a quote, backslash, space or $: ` +
+        'it could not be spliced into environment values safely',
+    );
+}
+
+/** The host directory holding a claim's contents. */
+export function claimDirectory(volumeDir: string, namespace: string, claimName: string): string {
+  return path.join(volumeDir, path.basename(namespace), path.basename(claimName));
+}
+
+/**
+ * The container's persistentVolumeClaim mounts, their host directories created.
+ * Throws VolumeMountError (the container waits) when a claim does not exist.
+ */
+export async function mountClaims(
+  core: k8s.CoreV1Api,
+  pod: k8s.V1Pod,
+  container: k8s.V1Container,
+  volumeDir: string,
+): Promise<ClaimMount[]> {
+  const namespace = pod.metadata!.namespace!;
+  const volumes = new Map((pod.spec?.volumes ?? []).map((v) => [v.name, v]));
+  const mounts: ClaimMount[] = [];
+  const missing: string[] = [];
+  for (const mount of container.volumeMounts ?? []) {
+    const claim = volumes.get(mount.name)?.persistentVolumeClaim;
+    if (!claim) continue; // not a claim: ignored by the runner
+    try {
+      await core.readNamespacedPersistentVolumeClaim({ name: claim.claimName, namespace });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      missing.push(claim.claimName);
+      continue;
+    }
+    const subPath = mount.subPath ?? '';
+    if (subPath.split('/').includes('..') || path.isAbsolute(subPath))
+      throw new VolumeMountError(
+        `subPath ${JSON.stringify(subPath)} of volume "${mount.name}" is not allowed`,
+      );
+    const hostPath = path.join(claimDirectory(volumeDir, namespace, claim.claimName), subPath);
+    mkdirSync(hostPath, { recursive: true });
+    mounts.push({
+      claimName: claim.claimName,
+      mountPath: path.posix.normalize(mount.mountPath),
+      hostPath,
+      readOnly: Boolean(mount.readOnly || claim.readOnly),
+    });
+  }
+  if (missing.length > 0) {
+    throw new VolumeMountError(
+      `Unable to attach or mount volumes: ${missing.map((c) => `persistentvolumeclaim "${c}" not found`).join(', ')}`,
+    );
+  }
+  return mounts;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Rewrites each mount path in `value` to its host directory: where it stands
+ * as a whole path (preceded by the start, a quote, "=", ":", ",", ";", a
+ * bracket or whitespace; followed by the end, "/", a quote, ":", ",", ";", a
+ * bracket or whitespace). Longer mount paths win; one pass.
+ */
+export function rewriteMountPaths(value: string, mounts: readonly ClaimMount[]): string {
+  if (mounts.length === 0) return value;
+  const byLength = [...mounts].sort((a, b) => b.mountPath.length - a.mountPath.length);
+  const hostPaths = new Map(byLength.map((m) => [m.mountPath, m.hostPath]));
+  const pattern = new RegExp(
+    `(^|[\\s"'=:,;(\\[{])(${byLength.map((m) => escapeRegExp(m.mountPath)).join('|')})(?=$|[/\\s"':,;)\\]}])`,
+    'g',
+  );
+  return value.replace(
+    pattern,
+    (_match, lead: string, mountPath: string) => lead + hostPaths.get(mountPath)!,
+  );
+}
