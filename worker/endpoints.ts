@@ -2,14 +2,18 @@
 // destination worker announces its object endpoint in a NATS KV bucket under
 // `<jobUid>.<podName>`, refreshed well within the bucket's TTL, so an entry of
 // a pod that died expires on its own. Source workers pick among the live ones.
+// Every worker (both roles) also announces its listing endpoint, the same way,
+// for the operator (api/listing.ts).
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { endpointsBucket } from '../api/tasks.ts';
+import { listingEndpointKey, listingEndpointsBucket } from '../api/listing.ts';
+import type { WorkerRole } from '../api/names.ts';
 
 const ttlMs = 30_000;
 
-async function bucket(nc: NatsConnection): Promise<KV> {
-  return new Kvm(nc).create(endpointsBucket, { ttl: ttlMs, history: 1 });
+async function bucket(nc: NatsConnection, name = endpointsBucket): Promise<KV> {
+  return new Kvm(nc).create(name, { ttl: ttlMs, history: 1 });
 }
 
 /** Announces `url` until the returned stop function is called (which withdraws it). */
@@ -19,8 +23,32 @@ export async function announceDestination(
   podName: string,
   url: string,
 ): Promise<() => Promise<void>> {
-  const kv = await bucket(nc);
-  const key = `${jobUid}.${podName}`;
+  return announce(await bucket(nc), `${jobUid}.${podName}`, url);
+}
+
+/** Announces a worker's listing endpoint (either role) until the returned function withdraws it. */
+export async function announceListing(
+  nc: NatsConnection,
+  jobUid: string,
+  role: WorkerRole,
+  podName: string,
+  url: string,
+): Promise<() => Promise<void>> {
+  return announce(await bucket(nc, listingEndpointsBucket), listingEndpointKey(jobUid, role, podName), url);
+}
+
+/** The URLs announced in bucket `name` under keys matching `filter` (NATS subject wildcards), sorted. */
+export async function announcedUrls(nc: NatsConnection, name: string, filter: string): Promise<string[]> {
+  const kv = await bucket(nc, name);
+  const urls: string[] = [];
+  for await (const key of await kv.keys(filter)) {
+    const entry = await kv.get(key);
+    if (entry && entry.operation === 'PUT') urls.push(entry.string());
+  }
+  return urls.sort();
+}
+
+async function announce(kv: KV, key: string, url: string): Promise<() => Promise<void>> {
   await kv.put(key, url);
   const timer = setInterval(() => void kv.put(key, url).catch(() => {}), ttlMs / 3);
   timer.unref();
@@ -47,13 +75,8 @@ export class DestinationDirectory {
   /** One endpoint, round robin; throws when no destination worker is announced. */
   async pick(): Promise<string> {
     if (!this.cached || Date.now() - this.cached.at > this.cacheMs || this.cached.urls.length === 0) {
-      const kv = await bucket(this.nc);
-      const urls: string[] = [];
-      for await (const key of await kv.keys(`${this.jobUid}.*`)) {
-        const entry = await kv.get(key);
-        if (entry && entry.operation === 'PUT') urls.push(entry.string());
-      }
-      this.cached = { at: Date.now(), urls: urls.sort() };
+      const urls = await announcedUrls(this.nc, endpointsBucket, `${this.jobUid}.*`);
+      this.cached = { at: Date.now(), urls };
     }
     if (this.cached.urls.length === 0)
       throw new Error(`no destination worker of job ${this.jobUid} is announced yet`);

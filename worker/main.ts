@@ -4,15 +4,18 @@
 // A destination worker serves the object endpoint source workers stream to
 // (worker/transfer/) and announces it in NATS KV (endpoints.ts). A source
 // worker runs the task loop (taskLoop.ts): tasks from JetStream, objects to a
-// destination worker, status back on JetStream.
+// destination worker, status back on JetStream. Both roles serve the listing
+// route (worker/listing/) and announce it, so the operator can plan from a
+// store only this side's pods reach (a filesystem store on their volume).
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { createLogger } from '../common/logging.ts';
 import { startProbeServer } from '../common/probes.ts';
 import { loadWorkerConfig, WorkerConfigError } from './config.ts';
-import { announceDestination, DestinationDirectory } from './endpoints.ts';
-import { openObjectStore } from './storage/index.ts';
+import { announceDestination, announceListing, DestinationDirectory } from './endpoints.ts';
+import { createListingRoute } from './listing/listingEndpoint.ts';
+import { FilesystemStore, openObjectStore } from './storage/index.ts';
 import { SourceTaskLoop } from './taskLoop.ts';
 import { createDestinationHandler } from './transfer/destinationEndpoint.ts';
 
@@ -32,25 +35,26 @@ async function main(): Promise<void> {
 
   // The SDK's default chain reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, set from the job's Secret.
   const store = openObjectStore(config.store);
-  const routes =
+  const transfer =
     config.role === 'destination' ? createDestinationHandler(store, config.token, jobLog) : undefined;
+  const listing = createListingRoute(store, config.token, jobLog, {
+    // A source directory that is missing must not read as an empty source.
+    requiredDirectory: config.role === 'source' && store instanceof FilesystemStore ? store.root : undefined,
+  });
   const probes = await startProbeServer(
     config.listenHost,
     config.port,
     registry,
     () => !shuttingDown,
-    routes,
+    (req, res) => listing.handle(req, res) || (transfer?.(req, res) ?? false),
   );
   const nc = await connect({ servers: config.natsUrl, maxReconnectAttempts: -1, name: config.podName });
   let withdraw: (() => Promise<void>) | undefined;
   let loop: SourceTaskLoop | undefined;
+  const url = `http://${config.listenHost}:${config.port}`;
+  const withdrawListing = await announceListing(nc, config.jobUid, config.role, config.podName, url);
   if (config.role === 'destination') {
-    withdraw = await announceDestination(
-      nc,
-      config.jobUid,
-      config.podName,
-      `http://${config.listenHost}:${config.port}`,
-    );
+    withdraw = await announceDestination(nc, config.jobUid, config.podName, url);
   } else {
     const directory = new DestinationDirectory(nc, config.jobUid);
     loop = new SourceTaskLoop({
@@ -74,7 +78,9 @@ async function main(): Promise<void> {
     void (async () => {
       await loop?.stop();
       await withdraw?.().catch(() => {});
+      await withdrawListing().catch(() => {});
       await probes.close();
+      await listing.close();
       await store.close();
       await nc.drain().catch(() => {});
       process.exit(0);

@@ -12,17 +12,16 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'winston';
 import type { Etcd3 } from 'etcd3';
-import type { ReplicationJob, Store } from '../../api/v1alpha1/index.ts';
+import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
 import { statusConsumerName } from '../../api/tasks.ts';
 import { streams } from '../../api/names.ts';
-import { openObjectStore } from '../../worker/storage/index.ts';
-import type { ObjectStore } from '../../worker/storage/objectStore.ts';
 import { StatusIngestor } from '../dispatch/statusIngest.ts';
 import { ensureJobConsumers, ensureStreams } from '../dispatch/streams.ts';
 import { TaskLedger, type LedgerSummary } from '../ledger/taskLedger.ts';
 import { judgeDeletes } from '../planner/deleteSafety.ts';
 import { compileFilters } from '../planner/filters.ts';
 import { mergeListings } from '../planner/listingMerge.ts';
+import { listingFailure, openStoreListing } from '../planner/storeListing.ts';
 import { emptyTotals, planTasks, type PlannedTask, type PlanTotals } from '../planner/taskPlanner.ts';
 import { resumeIncompleteTasks } from '../resume/resumeIncompleteTasks.ts';
 
@@ -42,32 +41,11 @@ export interface EngineDeps {
   onProgress: () => void;
 }
 
-async function storeFor(core: k8s.CoreV1Api, namespace: string, store: Store): Promise<ObjectStore> {
-  if (!store.s3) {
-    throw new Error(
-      'the operator lists S3 stores only for now; a filesystem store must be listed by a worker (not built yet)',
-    );
-  }
-  const ref = store.s3.credentialsSecretRef;
-  const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
-  const value = (key: string) => {
-    const raw = secret.data?.[key];
-    if (!raw) throw new Error(`Secret ${namespace}/${ref.name} has no key ${key}`);
-    return Buffer.from(raw, 'base64').toString('utf8');
-  };
-  const { credentialsSecretRef: _c, caBundleSecretRef: _ca, ...s3 } = store.s3;
-  return openObjectStore(
-    { s3: { ...s3, forcePathStyle: s3.forcePathStyle ?? true } },
-    {
-      accessKeyId: value(ref.accessKeyIdKey ?? 'AWS_ACCESS_KEY_ID'),
-      secretAccessKey: value(ref.secretAccessKeyKey ?? 'AWS_SECRET_ACCESS_KEY'),
-    },
-  );
-}
-
 export class JobEngine {
   progress: EngineProgress = { phase: 'planning', epoch: 0 };
   private stopped = false;
+  /** Aborted by stop(): ends a listing that waits for its worker. */
+  private readonly stopping = new AbortController();
   private done: Promise<void> | undefined;
   private readonly job: ReplicationJob;
   private readonly deps: EngineDeps;
@@ -92,6 +70,7 @@ export class JobEngine {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     await this.done;
   }
 
@@ -118,7 +97,14 @@ export class JobEngine {
         await ledger.remove();
         await ledger.ensureJob();
       }
-      await this.plan(ledger);
+      try {
+        await this.plan(ledger);
+      } catch (err) {
+        const failure = listingFailure(err);
+        if (!failure) throw err;
+        this.update({ phase: 'failed', failure });
+        return;
+      }
       record = (await ledger.job())!.record;
     }
     const totals = record.totals ?? emptyTotals();
@@ -168,9 +154,14 @@ export class JobEngine {
 
   private async plan(ledger: TaskLedger): Promise<void> {
     const { spec } = this.job;
-    const namespace = this.job.metadata!.namespace!;
-    const source = await storeFor(this.deps.core, namespace, spec.source);
-    const destination = await storeFor(this.deps.core, namespace, spec.destination);
+    const context = {
+      core: this.deps.core,
+      nats: this.deps.nats,
+      signal: this.stopping.signal,
+      log: (message: string, meta?: Record<string, unknown>) => this.deps.log.info(message, meta),
+    };
+    const source = await openStoreListing(this.job, 'source', context);
+    const destination = await openStoreListing(this.job, 'destination', context);
     try {
       const totals = emptyTotals();
       let batch: PlannedTask[] = [];

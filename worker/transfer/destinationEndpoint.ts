@@ -71,7 +71,7 @@ export interface ErrorResponse {
   body: ErrorBody;
 }
 
-function errorResponse(
+export function errorResponse(
   status: number,
   kind: TransferErrorKind,
   code: string,
@@ -104,7 +104,7 @@ export function tokenMatches(header: string | undefined, token: string): boolean
   return timingSafeEqual(presented, expected) && token.length > 0;
 }
 
-function send(res: ServerResponse, status: number, body?: unknown): void {
+export function send(res: ServerResponse, status: number, body?: unknown): void {
   if (res.headersSent || res.destroyed) return;
   if (body === undefined) {
     res.writeHead(status);

@@ -1,0 +1,75 @@
+// Where the planner gets each side's listing from: an S3 store is listed by
+// the operator itself; a filesystem store lives on a volume only that side's
+// worker pods mount, so one of them lists it (workerListing.ts, ADR 0005).
+import type * as k8s from '@kubernetes/client-node';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { workerTokenKey, workerTokenSecretName, type WorkerRole } from '../../api/names.ts';
+import type { ReplicationJob, Store } from '../../api/v1alpha1/index.ts';
+import { openObjectStore } from '../../worker/storage/index.ts';
+import { StorageError, type ObjectStore } from '../../worker/storage/objectStore.ts';
+import { ListingError, WorkerListing } from './workerListing.ts';
+
+/** What the planner needs of a store: its sorted listing (ObjectStore.list's contract). */
+export type StoreListing = Pick<ObjectStore, 'description' | 'list' | 'close'>;
+
+export interface StoreListingContext {
+  core: k8s.CoreV1Api;
+  nats: () => Promise<NatsConnection>;
+  /** Stops a listing that waits for its worker. */
+  signal?: AbortSignal;
+  log?: (message: string, meta?: Record<string, unknown>) => void;
+}
+
+async function secretValue(core: k8s.CoreV1Api, namespace: string, name: string, key: string) {
+  const secret = await core.readNamespacedSecret({ name, namespace });
+  const raw = secret.data?.[key];
+  if (!raw) throw new Error(`Secret ${namespace}/${name} has no key ${key}`);
+  return Buffer.from(raw, 'base64').toString('utf8');
+}
+
+/** The listing of the job's `role` side. */
+export async function openStoreListing(
+  job: ReplicationJob,
+  role: WorkerRole,
+  context: StoreListingContext,
+): Promise<StoreListing> {
+  const namespace = job.metadata!.namespace!;
+  const store: Store = role === 'source' ? job.spec.source : job.spec.destination;
+  if (store.filesystem) {
+    const { claimName, path = '/' } = store.filesystem;
+    return new WorkerListing({
+      nats: context.nats,
+      jobUid: job.metadata!.uid!,
+      role,
+      token: await secretValue(
+        context.core,
+        namespace,
+        workerTokenSecretName(job.metadata!.name!),
+        workerTokenKey,
+      ),
+      description: `filesystem store ${claimName}:${path}`,
+      signal: context.signal,
+      log: context.log,
+    });
+  }
+  const ref = store.s3!.credentialsSecretRef;
+  const value = (key: string) => secretValue(context.core, namespace, ref.name, key);
+  const { credentialsSecretRef: _c, caBundleSecretRef: _ca, ...s3 } = store.s3!;
+  return openObjectStore(
+    { s3: { ...s3, forcePathStyle: s3.forcePathStyle ?? true } },
+    {
+      accessKeyId: await value(ref.accessKeyIdKey ?? 'AWS_ACCESS_KEY_ID'),
+      secretAccessKey: await value(ref.secretAccessKeyKey ?? 'AWS_SECRET_ACCESS_KEY'),
+    },
+  );
+}
+
+/**
+ * The job's failure when planning stopped on `err` and trying again cannot
+ * help (a permanent listing or storage error); undefined when it may.
+ */
+export function listingFailure(err: unknown): { reason: string; message: string } | undefined {
+  if ((err instanceof ListingError || err instanceof StorageError) && err.kind === 'permanent')
+    return { reason: 'ListingFailed', message: `listing failed: ${err.message}` };
+  return undefined;
+}

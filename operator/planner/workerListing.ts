@@ -1,0 +1,239 @@
+// The operator's side of the listing contract (api/listing.ts): lists a store
+// through a worker pod of its side, page by page, as an async iterable with
+// ObjectStore.list()'s contract — so the planner merges it like any listing.
+//
+// It waits (without failing) until a worker of the side has announced itself,
+// asks for each page after the last key it yielded (so any worker can serve
+// the next page, and a worker lost mid-listing costs one page), and ends only
+// when a page says the listing is complete: a page that failed, was torn or
+// broke the order is never mistaken for the end of the listing (Sync deletes
+// depend on it). A permanent error (a missing source path, a wrong token)
+// throws a permanent ListingError at once; retryable ones are retried a few
+// times first.
+import type { NatsConnection } from '@nats-io/transport-node';
+import {
+  listingEndpointsBucket,
+  listingPath,
+  maxListingPageObjects,
+  type ListedObject,
+  type ListingPage,
+} from '../../api/listing.ts';
+import type { WorkerRole } from '../../api/names.ts';
+import { announcedUrls } from '../../worker/endpoints.ts';
+import type { ListOptions, ObjectInfo } from '../../worker/storage/objectStore.ts';
+import { parseErrorBody } from '../../worker/transfer/protocol.ts';
+
+export type ListingErrorKind = 'retryable' | 'permanent';
+
+/** A listing that could not be completed; permanent ones fail the job (reason ListingFailed). */
+export class ListingError extends Error {
+  readonly kind: ListingErrorKind;
+  constructor(kind: ListingErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ListingError';
+    this.kind = kind;
+  }
+}
+
+export interface WorkerListingOptions {
+  nats: () => Promise<NatsConnection>;
+  jobUid: string;
+  role: WorkerRole;
+  /** The job's worker token. */
+  token: string;
+  /** Names the store in messages, e.g. "filesystem store data:/photos". */
+  description: string;
+  /** Stops waiting and paging (the engine stopped). */
+  signal?: AbortSignal;
+  log?: (message: string, meta?: Record<string, unknown>) => void;
+  /** How often to look for an announced worker while none is (1 s). */
+  discoveryIntervalMs?: number;
+  /** Time allowed for one page, hashing included (5 min). */
+  pageTimeoutMs?: number;
+  /** Consecutive failed attempts at one page before giving up (8). */
+  maxAttempts?: number;
+  /** First back-off between attempts, doubling up to 10 s (500 ms). */
+  retryDelayMs?: number;
+  /** Objects per page (at most maxListingPageObjects). */
+  pageSize?: number;
+}
+
+export class WorkerListing {
+  readonly description: string;
+  private readonly options: WorkerListingOptions;
+  private endpoint: string | undefined;
+
+  constructor(options: WorkerListingOptions) {
+    this.options = options;
+    this.description = `${options.description} (listed by a ${options.role} worker)`;
+  }
+
+  async *list(prefix: string, startAfter?: string, options: ListOptions = {}): AsyncGenerator<ObjectInfo> {
+    const maxAttempts = this.options.maxAttempts ?? 8;
+    let after = startAfter;
+    let failures = 0;
+    for (;;) {
+      const endpoint = await this.discover();
+      let page: ListingPage;
+      try {
+        page = await this.fetchPage(endpoint, prefix, after, options.checksums === true);
+      } catch (err) {
+        const error = asListingError(err, this.description);
+        if (error.kind === 'permanent' || this.options.signal?.aborted) throw error;
+        failures++;
+        if (failures >= maxAttempts)
+          throw new ListingError(
+            'retryable',
+            `${error.message} (gave up after ${failures} attempts at the page after ${JSON.stringify(after ?? '')})`,
+            { cause: err },
+          );
+        this.options.log?.('listing page failed; asking again', { error: error.message, attempt: failures });
+        this.endpoint = undefined; // perhaps another worker of the side is alive
+        await this.sleep(Math.min((this.options.retryDelayMs ?? 500) * 2 ** (failures - 1), 10_000));
+        continue;
+      }
+      failures = 0;
+      checkPage(page, prefix, after, this.description);
+      for (const object of page.objects) {
+        yield toObjectInfo(object);
+        after = object.key;
+      }
+      if (page.complete) return;
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  /** A worker's URL: the last one that answered, or an announced one (waiting for one to be). */
+  private async discover(): Promise<string> {
+    let waited = false;
+    for (;;) {
+      if (this.endpoint !== undefined) return this.endpoint;
+      this.throwIfStopped();
+      const nc = await this.options.nats();
+      const urls = await announcedUrls(
+        nc,
+        listingEndpointsBucket,
+        `${this.options.jobUid}.${this.options.role}.>`,
+      );
+      if (urls.length > 0) {
+        this.endpoint = urls[Math.floor(Math.random() * urls.length)];
+        continue;
+      }
+      if (!waited)
+        this.options.log?.(`waiting for a ${this.options.role} worker to list ${this.description}`);
+      waited = true;
+      await this.sleep(this.options.discoveryIntervalMs ?? 1_000);
+    }
+  }
+
+  private async fetchPage(
+    endpoint: string,
+    prefix: string,
+    startAfter: string | undefined,
+    checksums: boolean,
+  ): Promise<ListingPage> {
+    const url = new URL(listingPath, endpoint);
+    url.searchParams.set('prefix', prefix);
+    if (startAfter !== undefined) url.searchParams.set('startAfter', startAfter);
+    url.searchParams.set('limit', String(this.options.pageSize ?? maxListingPageObjects));
+    if (checksums) url.searchParams.set('checksums', '1');
+    const timeout = AbortSignal.timeout(this.options.pageTimeoutMs ?? 300_000);
+    const signal = this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout;
+    const response = await fetch(url, {
+      headers: { authorization: `Bearer ${this.options.token}` },
+      signal,
+    });
+    const text = await response.text(); // a torn body rejects here
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new ListingError(
+        'retryable',
+        `${this.description}: the worker at ${endpoint} answered ${response.status} with a body that is not JSON`,
+      );
+    }
+    if (!response.ok) {
+      const error = parseErrorBody(body);
+      const kind = error?.kind ?? (response.status >= 500 ? 'retryable' : 'permanent');
+      throw new ListingError(
+        kind,
+        `${this.description}: ${error ? `${error.code}: ${error.message}` : `HTTP ${response.status}`}`,
+      );
+    }
+    return body as ListingPage;
+  }
+
+  private throwIfStopped(): void {
+    if (this.options.signal?.aborted)
+      throw new ListingError('retryable', `${this.description}: listing stopped`);
+  }
+
+  private async sleep(ms: number): Promise<void> {
+    this.throwIfStopped();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      const signal = this.options.signal;
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      }
+      signal?.addEventListener('abort', done, { once: true });
+    });
+    this.throwIfStopped();
+  }
+}
+
+function asListingError(err: unknown, description: string): ListingError {
+  if (err instanceof ListingError) return err;
+  // fetch's network errors (refused, reset, torn body) and timeouts: the worker may be gone.
+  const cause = (err as { cause?: { code?: string } }).cause?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ListingError('retryable', `${description}: ${message}${cause ? ` (${cause})` : ''}`, {
+    cause: err,
+  });
+}
+
+/**
+ * Refuses a page that is malformed or out of order: strictly increasing UTF-8
+ * byte order, every key after `after` and under `prefix`; an incomplete page
+ * must move forward.
+ */
+function checkPage(page: ListingPage, prefix: string, after: string | undefined, description: string): void {
+  const malformed = (problem: string) =>
+    new ListingError('permanent', `${description}: the worker sent an invalid listing page: ${problem}`);
+  if (typeof page !== 'object' || page === null || !Array.isArray(page.objects))
+    throw malformed('no "objects" array');
+  if (typeof page.complete !== 'boolean') throw malformed('no "complete" flag');
+  if (!page.complete && page.objects.length === 0) throw malformed('an empty page that is not the last');
+  let previous = after === undefined ? undefined : Buffer.from(after, 'utf8');
+  const prefixBytes = Buffer.from(prefix, 'utf8');
+  for (const object of page.objects) {
+    if (
+      typeof object?.key !== 'string' ||
+      !Number.isSafeInteger(object.size) ||
+      object.size < 0 ||
+      typeof object.lastModified !== 'string' ||
+      (object.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(object.sha256))
+    )
+      throw malformed(`object ${JSON.stringify(object)}`);
+    const key = Buffer.from(object.key, 'utf8');
+    if (previous !== undefined && Buffer.compare(previous, key) >= 0)
+      throw malformed(`${JSON.stringify(object.key)} is not after ${JSON.stringify(previous.toString())}`);
+    if (!key.subarray(0, prefixBytes.length).equals(prefixBytes))
+      throw malformed(`${JSON.stringify(object.key)} does not start with ${JSON.stringify(prefix)}`);
+    previous = key;
+  }
+}
+
+function toObjectInfo(object: ListedObject): ObjectInfo {
+  return {
+    key: object.key,
+    size: object.size,
+    lastModified: new Date(object.lastModified),
+    ...(object.etag ? { etag: object.etag } : {}),
+    ...(object.sha256 ? { checksum: { algorithm: 'SHA256', value: object.sha256 } } : {}),
+  };
+}
