@@ -39,6 +39,8 @@ export const workerEnv = {
   store: 'FERRY_STORE',
   token: 'FERRY_WORKER_TOKEN',
   logLevel: 'FERRY_LOG_LEVEL',
+  /** The task consumer's ack-wait: a source worker signals progress on a long task well within it. */
+  taskAckWaitMs: 'FERRY_TASK_ACK_WAIT_MS',
   accessKeyId: 'AWS_ACCESS_KEY_ID',
   secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
 } as const;

@@ -25,6 +25,14 @@ export interface OperatorConfig {
   retryPeriodMs: number;
   podRestartBackoffBaseMs: number;
   podRestartBackoffMaxMs: number;
+  /**
+   * FERRY_TASK_ACK_WAIT_MS: how long a task held by a source worker that
+   * stopped signalling progress (a killed pod) waits before JetStream hands it
+   * to another worker. Workers signal progress every third of it.
+   */
+  taskAckWaitMs: number;
+  /** FERRY_TASK_MAX_DELIVER: deliveries of one task message before JetStream gives up on it (a resume re-sends it). */
+  taskMaxDeliver: number;
 }
 
 export interface TlsFiles {
@@ -79,6 +87,9 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
   return value;
 }
 
+/** The shortest task ack-wait: workers signal progress every third of it, and a signal must get through. */
+export const minTaskAckWaitMs = 1_000;
+
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
   if (!value) throw new ConfigError(`${name} is required`);
@@ -132,7 +143,14 @@ export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): Operat
     retryPeriodMs: positiveInt(env, 'FERRY_RETRY_PERIOD_MS', 2_000),
     podRestartBackoffBaseMs: positiveInt(env, 'FERRY_POD_RESTART_BACKOFF_BASE_MS', 2_000),
     podRestartBackoffMaxMs: positiveInt(env, 'FERRY_POD_RESTART_BACKOFF_MAX_MS', 300_000),
+    taskAckWaitMs: positiveInt(env, 'FERRY_TASK_ACK_WAIT_MS', 60_000),
+    taskMaxDeliver: positiveInt(env, 'FERRY_TASK_MAX_DELIVER', 5),
   };
+  if (config.taskAckWaitMs < minTaskAckWaitMs) {
+    throw new ConfigError(
+      `FERRY_TASK_ACK_WAIT_MS must be at least ${minTaskAckWaitMs} (milliseconds), got "${env.FERRY_TASK_ACK_WAIT_MS}"`,
+    );
+  }
   if (config.natsAuth.credsFile && config.natsAuth.user) {
     throw new ConfigError('FERRY_NATS_CREDS_FILE and FERRY_NATS_USER are alternatives: set one');
   }

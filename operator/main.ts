@@ -66,6 +66,7 @@ async function main(): Promise<void> {
   let nats: NatsConnection | undefined;
   const natsConnection = async () => (nats ??= await connect(await natsOptions(config)));
   const jsm = async () => jetstreamManager(await natsConnection());
+  const consumers = { taskAckWaitMs: config.taskAckWaitMs, taskMaxDeliver: config.taskMaxDeliver };
   const controller = new ReplicationJobController(
     kc,
     {
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
         workerLogLevel: config.workerLogLevel,
         podRestartBackoffBaseMs: config.podRestartBackoffBaseMs,
         podRestartBackoffMaxMs: config.podRestartBackoffMaxMs,
+        taskAckWaitMs: config.taskAckWaitMs,
       },
       startEngine: (job, onProgress) =>
         new JobEngine(job, {
@@ -85,10 +87,11 @@ async function main(): Promise<void> {
           nats: natsConnection,
           core: kc.makeApiClient(k8s.CoreV1Api),
           log: log.child({ namespace: job.metadata!.namespace, name: job.metadata!.name }),
+          consumers,
           onProgress,
         }),
     },
-    new ExternalJobState(etcd, jsm),
+    new ExternalJobState(etcd, jsm, consumers),
     metrics,
     log,
   );

@@ -18,6 +18,12 @@ export interface WorkerConfig {
   concurrency: number;
   store: StoreConfig;
   token: string;
+  /**
+   * How often a source worker tells JetStream it is still working on a task:
+   * a third of the task consumer's ack-wait, so one late signal does not get
+   * the task redelivered to another worker.
+   */
+  workingIntervalMs: number;
 }
 
 export type StoreConfig = { s3: S3StoreConfig } | { filesystem: FilesystemStoreConfig };
@@ -30,7 +36,8 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
-function positiveInt(env: NodeJS.ProcessEnv, name: string): number {
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback?: number): number {
+  if (fallback !== undefined && !env[name]) return fallback;
   const raw = required(env, name);
   const value = Number(raw);
   if (!Number.isInteger(value) || value <= 0)
@@ -71,5 +78,6 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     concurrency: positiveInt(env, workerEnv.concurrency),
     store: parseStore(required(env, workerEnv.store)),
     token: required(env, workerEnv.token),
+    workingIntervalMs: Math.max(100, Math.floor(positiveInt(env, workerEnv.taskAckWaitMs, 60_000) / 3)),
   };
 }

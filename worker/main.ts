@@ -65,6 +65,7 @@ async function main(): Promise<void> {
       pickDestination: () => directory.pick(),
       token: config.token,
       concurrency: config.concurrency,
+      workingIntervalMs: config.workingIntervalMs,
       log: jobLog,
     });
     loop.start();

@@ -13,6 +13,7 @@ import {
   DeliverPolicy,
   RetentionPolicy,
   StorageType,
+  type ConsumerConfig,
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
@@ -52,13 +53,33 @@ export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
 
 export { statusConsumerName, taskConsumerName } from '../../api/tasks.ts';
 
-/** Creates (or keeps) the job's durable consumers; idempotent. */
+/**
+ * Creates a durable consumer, or brings an existing one to `config`'s
+ * editable settings (JetStream refuses to create it again with another
+ * config): an operator restarted with another ack-wait changes a running
+ * job's consumer.
+ */
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  config: Partial<ConsumerConfig> & { durable_name: string },
+): Promise<void> {
+  try {
+    await jsm.consumers.add(stream, config);
+  } catch (err) {
+    if (!/consumer already exists/i.test(String(err))) throw err;
+    const { ack_wait, max_deliver, max_ack_pending } = config;
+    await jsm.consumers.update(stream, config.durable_name, { ack_wait, max_deliver, max_ack_pending });
+  }
+}
+
+/** Creates the job's durable consumers, or updates them to `settings`; idempotent. */
 export async function ensureJobConsumers(
   jsm: JetStreamManager,
   jobUid: string,
   settings = defaultConsumerSettings,
 ): Promise<void> {
-  await jsm.consumers.add(streams.tasks, {
+  await ensureConsumer(jsm, streams.tasks, {
     durable_name: taskConsumerName(jobUid),
     filter_subject: tasksSubject(jobUid),
     ack_policy: AckPolicy.Explicit,
@@ -66,7 +87,7 @@ export async function ensureJobConsumers(
     ack_wait: nanos(settings.taskAckWaitMs),
     max_deliver: settings.taskMaxDeliver,
   });
-  await jsm.consumers.add(streams.status, {
+  await ensureConsumer(jsm, streams.status, {
     durable_name: statusConsumerName(jobUid),
     filter_subject: statusSubject(jobUid),
     ack_policy: AckPolicy.Explicit,

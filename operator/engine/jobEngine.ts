@@ -16,7 +16,7 @@ import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
 import { statusConsumerName } from '../../api/tasks.ts';
 import { streams } from '../../api/names.ts';
 import { StatusIngestor } from '../dispatch/statusIngest.ts';
-import { ensureJobConsumers, ensureStreams } from '../dispatch/streams.ts';
+import { ensureJobConsumers, ensureStreams, type ConsumerSettings } from '../dispatch/streams.ts';
 import { TaskLedger, type LedgerSummary } from '../ledger/taskLedger.ts';
 import { judgeDeletes } from '../planner/deleteSafety.ts';
 import { compileFilters } from '../planner/filters.ts';
@@ -38,6 +38,8 @@ export interface EngineDeps {
   nats: () => Promise<NatsConnection>;
   core: k8s.CoreV1Api;
   log: Logger;
+  /** The job's consumers' settings (task ack-wait, max-deliver). */
+  consumers?: ConsumerSettings;
   onProgress: () => void;
 }
 
@@ -89,7 +91,7 @@ export class JobEngine {
     const ledger = new TaskLedger(etcd, uid);
     let record = await ledger.ensureJob();
     await ensureStreams(jsm);
-    await ensureJobConsumers(jsm, uid);
+    await ensureJobConsumers(jsm, uid, this.deps.consumers);
 
     if (!record.planComplete) {
       // Nothing is sent before the plan is complete, so an interrupted plan is simply redone.

@@ -4,22 +4,33 @@
 import type { Etcd3 } from 'etcd3';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { consumerPrefix, ledgerPrefix, streams } from '../../api/names.ts';
-import { ensureJobConsumers, ensureStreams } from '../dispatch/streams.ts';
+import {
+  defaultConsumerSettings,
+  ensureJobConsumers,
+  ensureStreams,
+  type ConsumerSettings,
+} from '../dispatch/streams.ts';
 
 export class ExternalJobState {
   private readonly etcd: Etcd3;
   private readonly jsm: () => Promise<JetStreamManager>;
+  private readonly consumers: ConsumerSettings;
 
-  constructor(etcd: Etcd3, jsm: () => Promise<JetStreamManager>) {
+  constructor(
+    etcd: Etcd3,
+    jsm: () => Promise<JetStreamManager>,
+    consumers: ConsumerSettings = defaultConsumerSettings,
+  ) {
     this.etcd = etcd;
     this.jsm = jsm;
+    this.consumers = consumers;
   }
 
   /** Creates the streams (if missing) and the job's durable consumers. Idempotent. */
   async ensure(jobUid: string): Promise<void> {
     const jsm = await this.jsm();
     await ensureStreams(jsm);
-    await ensureJobConsumers(jsm, jobUid);
+    await ensureJobConsumers(jsm, jobUid, this.consumers);
   }
 
   /** Idempotent: removing what is already gone succeeds. */

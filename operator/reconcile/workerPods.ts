@@ -20,6 +20,8 @@ export interface WorkerPodSettings {
   natsUrl: string;
   /** The workers' FERRY_LOG_LEVEL (info when unset). */
   workerLogLevel?: string;
+  /** The task consumer's ack-wait; source workers signal progress on a task well within it. */
+  taskAckWaitMs?: number;
 }
 
 /** Where a filesystem store's volume is mounted in a worker pod. */
@@ -192,6 +194,9 @@ export function desiredWorkerPod(
             { name: workerEnv.natsUrl, value: settings.natsUrl },
             { name: workerEnv.logLevel, value: settings.workerLogLevel ?? 'info' },
             { name: workerEnv.concurrency, value: String(pool.concurrency ?? 8) },
+            ...(settings.taskAckWaitMs
+              ? [{ name: workerEnv.taskAckWaitMs, value: String(settings.taskAckWaitMs) }]
+              : []),
             { name: workerEnv.store, value: JSON.stringify(storeConfig(store)) },
             {
               name: workerEnv.token,

@@ -183,6 +183,8 @@ describe('the Helm chart helm/ferry', () => {
           .join(','),
         FERRY_PROBE_ADDRESS: '0.0.0.0:8081',
         FERRY_LEASE_NAME: 'ferry-leader',
+        FERRY_TASK_ACK_WAIT_MS: '60000',
+        FERRY_TASK_MAX_DELIVER: '5',
       });
       expect(env).not.toHaveProperty('FERRY_WATCH_NAMESPACE');
       expect(Object.keys(env).filter((k) => k.includes('TLS'))).toEqual([]);
@@ -396,6 +398,10 @@ describe('the Helm chart helm/ferry', () => {
         "at '/nats/external/tls/secretName'",
       ],
       [['--set', 'image.pullPolicy=Sometimes'], "at '/image/pullPolicy'"],
+      [
+        ['--set', 'operator.tasks.ackWaitMs=500'],
+        "at '/operator/tasks/ackWaitMs': minimum: got 500, want 1,000",
+      ],
       [
         ['--set', 'operator.leaderElection.renewDeadlineMs=20000'],
         'operator.leaderElection.renewDeadlineMs must be shorter than operator.leaderElection.leaseDurationMs',

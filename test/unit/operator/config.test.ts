@@ -15,6 +15,8 @@ describe('the operator configuration', () => {
       probeHost: '0.0.0.0',
       probePort: 8081,
       leaseDurationMs: 15_000,
+      taskAckWaitMs: 60_000,
+      taskMaxDeliver: 5,
       natsAuth: {},
       etcdAuth: {},
     });
@@ -40,6 +42,15 @@ describe('the operator configuration', () => {
     expect(config.etcdAuth).toEqual({ tls: { caFile: '/etcd/ca.crt' }, username: 'root', password: 'pw' });
   });
 
+  it('reads the task ack-wait and max-deliver', () => {
+    const config = loadOperatorConfig({
+      ...base,
+      FERRY_TASK_ACK_WAIT_MS: '5000',
+      FERRY_TASK_MAX_DELIVER: '20',
+    });
+    expect(config).toMatchObject({ taskAckWaitMs: 5_000, taskMaxDeliver: 20 });
+  });
+
   const invalid: Record<string, [Record<string, string>, string]> = {
     'no worker image': [{ ...base, FERRY_WORKER_IMAGE: '' }, 'FERRY_WORKER_IMAGE is required'],
     'a NATS URL with the wrong scheme': [
@@ -61,6 +72,18 @@ describe('the operator configuration', () => {
     'a concurrency of zero': [
       { ...base, FERRY_RECONCILE_CONCURRENCY: '0' },
       'FERRY_RECONCILE_CONCURRENCY must be a positive integer, got "0"',
+    ],
+    'a task ack-wait below a second': [
+      { ...base, FERRY_TASK_ACK_WAIT_MS: '500' },
+      'FERRY_TASK_ACK_WAIT_MS must be at least 1000 (milliseconds), got "500"',
+    ],
+    'a task ack-wait that is no number': [
+      { ...base, FERRY_TASK_ACK_WAIT_MS: '30s' },
+      'FERRY_TASK_ACK_WAIT_MS must be a positive integer, got "30s"',
+    ],
+    'a max-deliver of zero': [
+      { ...base, FERRY_TASK_MAX_DELIVER: '0' },
+      'FERRY_TASK_MAX_DELIVER must be a positive integer, got "0"',
     ],
     'a client certificate without its key': [
       { ...base, FERRY_NATS_TLS_CA: '/ca', FERRY_NATS_TLS_CERT: '/crt' },

@@ -62,6 +62,11 @@ describe('a worker pod', () => {
     expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
   });
 
+  it('tells source workers the task ack-wait, so they signal progress on a long task in time', () => {
+    const pod = desiredWorkerPod(j, 'source', 0, 0, { ...settings, taskAckWaitMs: 4_000 });
+    expect(env(pod)[workerEnv.taskAckWaitMs]?.value).toBe('4000');
+  });
+
   it('is not restarted in place: the operator replaces failed pods with back-off', () => {
     expect(source.spec!.restartPolicy).toBe('Never');
   });
