@@ -5,21 +5,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import {
   CreateBucketCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
 } from '@aws-sdk/client-s3';
 import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { group, plural, version } from '../../../api/v1alpha1/index.ts';
-import { PodRunner } from '../../podrunner/podRunner.ts';
 import { bedEndpoints } from '../../support/bed.ts';
-import { installCrds, kubeConfigFor, readReplicationJob } from '../../support/kube.ts';
 import { countDestinationWrites } from '../../support/destinationWrites.ts';
 import { OperatorProcess } from '../../support/operatorProcess.ts';
+import { finished, startReplicationBed, type ReplicationBed } from '../../support/replicationBed.ts';
 import { waitFor } from '../../support/wait.ts';
 
 const namespace = `replication-it-${Date.now()}`;
@@ -27,77 +24,41 @@ const logDir = mkdtempSync(path.join(os.tmpdir(), 'ferry-replication-it-'));
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('a Sync ReplicationJob from one S3 bucket to another', () => {
-  let kc: k8s.KubeConfig;
-  let objects: k8s.CustomObjectsApi;
-  let runner: PodRunner;
-  let operator: OperatorProcess;
+  let bed: ReplicationBed;
   let restarted: OperatorProcess | undefined;
-  let s3: S3Client;
 
   beforeAll(async () => {
-    const bed = bedEndpoints();
-    kc = kubeConfigFor(bed.kubeconfig);
-    objects = kc.makeApiClient(k8s.CustomObjectsApi);
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    await installCrds(kc);
-    await core.createNamespace({ body: { metadata: { name: namespace } } });
-    await core.createNamespacedSecret({
+    bed = await startReplicationBed({
       namespace,
-      body: {
-        metadata: { name: 's3-creds' },
-        stringData: {
-          AWS_ACCESS_KEY_ID: bed.s3.credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: bed.s3.credentials.secretAccessKey,
-        },
-      },
-    });
-    s3 = new S3Client({
-      endpoint: bed.s3.endpoint,
-      region: bed.s3.region,
-      credentials: bed.s3.credentials,
-      forcePathStyle: true,
-    });
-    runner = await PodRunner.start({
-      kubeconfig: bed.kubeconfig,
-      namespace,
-      logDir: path.join(logDir, 'pods'),
-      maxProbePeriodSeconds: 1,
-    });
-    operator = await OperatorProcess.start(bed, {
-      identity: 'replication-operator',
-      watchNamespace: namespace,
-      leaseNamespace: namespace,
-      leaseName: 'ferry-replication-it',
-      logFile: path.join(logDir, 'operator.log'),
-      extraEnv: { FERRY_WORKER_LOG_LEVEL: 'debug' },
+      name: 'replication-it',
+      logDir,
+      operatorEnv: { FERRY_WORKER_LOG_LEVEL: 'debug' },
     });
   });
 
   afterAll(async () => {
-    await operator?.stop();
     await restarted?.stop();
-    await runner?.stop();
-    s3?.destroy();
+    await bed?.stop();
   });
 
   async function listAll(bucket: string): Promise<string[]> {
     const keys: string[] = [];
     let token: string | undefined;
     do {
-      const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+      const out = await bed.s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
       keys.push(...(out.Contents ?? []).map((o) => o.Key!));
       token = out.NextContinuationToken;
     } while (token);
     return keys;
   }
 
-  const readJob = (name: string) => readReplicationJob(objects, namespace, name);
+  const readJob = (name: string) => bed.readJob(name);
 
   it('copies every object byte-identical, deletes only the extra one, and reports Complete with exact counters', async () => {
     const source = `rj-src-${Date.now()}`;
     const destination = `rj-dst-${Date.now()}`;
-    await s3.send(new CreateBucketCommand({ Bucket: source }));
-    await s3.send(new CreateBucketCommand({ Bucket: destination }));
+    await bed.s3.send(new CreateBucketCommand({ Bucket: source }));
+    await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
     const contents = new Map<string, Buffer>([
       ['empty', Buffer.alloc(0)],
       ['photos/été/a+b %.jpg', randomBytes(10)],
@@ -107,8 +68,9 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
         (_, i) => [`docs/${String(i).padStart(2, '0')}.txt`, randomBytes(4096)] as [string, Buffer],
       ),
     ]);
-    for (const [Key, Body] of contents) await s3.send(new PutObjectCommand({ Bucket: source, Key, Body }));
-    await s3.send(new PutObjectCommand({ Bucket: destination, Key: 'stale.txt', Body: 'old' }));
+    for (const [Key, Body] of contents)
+      await bed.s3.send(new PutObjectCommand({ Bucket: source, Key, Body }));
+    await bed.s3.send(new PutObjectCommand({ Bucket: destination, Key: 'stale.txt', Body: 'old' }));
     const endpoint = bedEndpoints().s3.endpoint;
     const job: ReplicationJob = {
       apiVersion: `${group}/${version}`,
@@ -122,17 +84,17 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
         deletion: { maxDeletes: 5 },
       },
     };
-    await objects.createNamespacedCustomObject({ group, version, namespace, plural, body: job });
+    await bed.objects.createNamespacedCustomObject({ group, version, namespace, plural, body: job });
 
     let current: ReplicationJob | undefined;
     await waitFor(
       'the job to be Complete',
       async () => {
         current = await readJob('sync');
-        if (current.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True')) {
+        if (finished(current, 'Failed')) {
           throw new Error(`the job failed: ${JSON.stringify(current.status)}`);
         }
-        return current.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') ?? false;
+        return finished(current);
       },
       90_000,
     );
@@ -146,11 +108,11 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
 
     expect((await listAll(destination)).sort()).toEqual([...contents.keys()].sort());
     for (const [Key, body] of contents) {
-      const got = await s3.send(new GetObjectCommand({ Bucket: destination, Key }));
+      const got = await bed.s3.send(new GetObjectCommand({ Bucket: destination, Key }));
       expect(sha(await got.Body!.transformToByteArray())).toBe(sha(body));
     }
     // Without a fault, each object is written exactly once.
-    const writes = countDestinationWrites(runner.logDir);
+    const writes = countDestinationWrites(bed.runner.logDir);
     expect(writes.total).toBe(contents.size);
     expect([...writes.perKey.keys()].sort()).toEqual([...contents.keys()].sort());
   });
@@ -158,8 +120,8 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
   it('survives the operator being killed mid-job: the new leader resumes, and counters stay exact', async () => {
     const source = `rj-kill-src-${Date.now()}`;
     const destination = `rj-kill-dst-${Date.now()}`;
-    await s3.send(new CreateBucketCommand({ Bucket: source }));
-    await s3.send(new CreateBucketCommand({ Bucket: destination }));
+    await bed.s3.send(new CreateBucketCommand({ Bucket: source }));
+    await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
     const contents = new Map<string, Buffer>(
       Array.from(
         { length: 400 },
@@ -171,11 +133,11 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
       await Promise.all(
         entries
           .slice(i, i + 25)
-          .map(([Key, Body]) => s3.send(new PutObjectCommand({ Bucket: source, Key, Body }))),
+          .map(([Key, Body]) => bed.s3.send(new PutObjectCommand({ Bucket: source, Key, Body }))),
       );
     }
     const endpoint = bedEndpoints().s3.endpoint;
-    await objects.createNamespacedCustomObject({
+    await bed.objects.createNamespacedCustomObject({
       group,
       version,
       namespace,
@@ -198,9 +160,9 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
       async () => ((await readJob('killed')).status?.tasks?.succeeded ?? 0) >= 5,
       60_000,
     );
-    await operator.kill(); // SIGKILL: no shutdown, the lease is not released
-    const atKill = (await readJob('killed')).status!;
-    if (atKill.conditions?.some((c) => c.type === 'Complete' && c.status === 'True')) {
+    await bed.operator.kill(); // SIGKILL: no shutdown, the lease is not released
+    const atKill = await readJob('killed');
+    if (finished(atKill)) {
       throw new Error('the job finished before the operator could be killed: the test proves nothing');
     }
 
@@ -216,7 +178,7 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
       'the job to be Complete after the restart',
       async () => {
         done = await readJob('killed');
-        return done.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') ?? false;
+        return finished(done);
       },
       120_000,
     );
@@ -229,7 +191,7 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
     expect(done!.status!.resumes).toBeGreaterThanOrEqual(1);
     expect((await listAll(destination)).sort()).toEqual([...contents.keys()].sort());
     for (const [Key, body] of contents) {
-      const got = await s3.send(new GetObjectCommand({ Bucket: destination, Key }));
+      const got = await bed.s3.send(new GetObjectCommand({ Bucket: destination, Key }));
       expect(sha(await got.Body!.transformToByteArray())).toBe(sha(body));
     }
   });

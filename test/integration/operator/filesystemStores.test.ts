@@ -1,0 +1,238 @@
+// ReplicationJobs with a filesystem store on one side, end to end: the
+// operator (its own process) has the filesystem side listed by that side's
+// worker pod (run by the pod runner, its PersistentVolumeClaim a host
+// directory), plans, and the workers copy and delete. Real kube-apiserver,
+// etcd, NATS and S3; the outcome is checked by an independent walk and hash.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import type { ReplicationJob, ReplicationJobSpec } from '../../../api/v1alpha1/index.ts';
+import { group, version } from '../../../api/v1alpha1/index.ts';
+import { bedEndpoints } from '../../support/bed.ts';
+import {
+  s3CredentialsSecret,
+  startReplicationBed,
+  type ReplicationBed,
+} from '../../support/replicationBed.ts';
+
+const namespace = `fs-it-${Date.now()}`;
+const logDir = mkdtempSync(path.join(os.tmpdir(), 'ferry-fs-it-'));
+const MiB = 1024 * 1024;
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** Mixed sizes and awkward keys: empty, small, a few MiB; unicode, spaces, %, +, nested directories. */
+function mixedContents(): Map<string, Buffer> {
+  return new Map<string, Buffer>([
+    ['empty', Buffer.alloc(0)],
+    ['small.txt', randomBytes(100)],
+    ['photos/été/a+b %20.jpg', randomBytes(3000)],
+    ['photos/été/日本語 ファイル.bin', randomBytes(2 * MiB + 17)],
+    ['deep/a/b/c/d/100%.dat', randomBytes(4096)],
+    ['big.bin', randomBytes(6 * MiB)],
+    ['z-last/space name.txt', Buffer.from('spaces are fine')],
+    ...Array.from(
+      { length: 25 },
+      (_, i) => [`docs/${String(i).padStart(2, '0')}.txt`, randomBytes(1000 + i)] as [string, Buffer],
+    ),
+  ]);
+}
+
+/** Every regular file under `root`, as key → SHA-256: an independent walk of the volume. */
+function walk(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const visit = (dir: string, prefix: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const key = `${prefix}${entry.name}`;
+      if (entry.isDirectory()) visit(path.join(dir, entry.name), `${key}/`);
+      else if (entry.isFile()) out.set(key, sha(readFileSync(path.join(dir, entry.name))));
+    }
+  };
+  visit(root, '');
+  return out;
+}
+
+function fill(root: string, contents: Map<string, Buffer>): void {
+  for (const [key, body] of contents) {
+    mkdirSync(path.dirname(path.join(root, key)), { recursive: true });
+    writeFileSync(path.join(root, key), body);
+  }
+}
+
+const hashes = (contents: Map<string, Buffer>) => new Map([...contents].map(([k, b]) => [k, sha(b)]));
+const totalBytes = (contents: Map<string, Buffer>) =>
+  [...contents.values()].reduce((n, b) => n + b.length, 0);
+
+describe('ReplicationJobs with a filesystem store', () => {
+  let bed: ReplicationBed;
+
+  beforeAll(async () => {
+    bed = await startReplicationBed({
+      namespace,
+      name: 'fs-it',
+      logDir,
+      runner: { volumeDir: path.join(logDir, 'volumes') },
+    });
+    for (const name of ['exports', 'mirror'])
+      await bed.core.createNamespacedPersistentVolumeClaim({
+        namespace,
+        body: {
+          metadata: { name },
+          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+        },
+      });
+  });
+
+  afterAll(async () => {
+    await bed?.stop();
+  });
+
+  async function bucketWith(name: string, contents: Map<string, Buffer>, ferryChecksums: boolean) {
+    await bed.s3.send(new CreateBucketCommand({ Bucket: name }));
+    for (const [Key, Body] of contents)
+      await bed.s3.send(
+        new PutObjectCommand({
+          Bucket: name,
+          Key,
+          Body,
+          ...(ferryChecksums ? { Metadata: { 'ferry-sha256': sha(Body) } } : {}),
+        }),
+      );
+  }
+
+  /** The bucket's objects, key → SHA-256 of the content read back. */
+  async function bucketHashes(bucket: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    let token: string | undefined;
+    do {
+      const page = await bed.s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+      for (const { Key } of page.Contents ?? []) {
+        const got = await bed.s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
+        out.set(Key!, sha(await got.Body!.transformToByteArray()));
+      }
+      token = page.NextContinuationToken;
+    } while (token);
+    return out;
+  }
+
+  const runJob = (name: string, spec: ReplicationJobSpec) =>
+    bed.runJob({
+      apiVersion: `${group}/${version}`,
+      kind: 'ReplicationJob',
+      metadata: { name, namespace },
+      spec,
+    });
+
+  /** A Copy job's status: every object planned was copied, nothing else happened. */
+  function expectAllCopied(job: ReplicationJob, contents: Map<string, Buffer>): void {
+    expect(job.status).toMatchObject({
+      phase: 'Succeeded',
+      progressPercent: 100,
+      objects: { planned: contents.size, copied: contents.size, skipped: 0, deleted: 0, failed: 0 },
+      bytes: { planned: totalBytes(contents), copied: totalBytes(contents) },
+      tasks: { failed: 0, pending: 0, dispatched: 0, running: 0 },
+    });
+  }
+
+  const s3Store = (bucket: string) => ({
+    s3: { endpoint: bedEndpoints().s3.endpoint, bucket, credentialsSecretRef: { name: s3CredentialsSecret } },
+  });
+
+  it('copies a filesystem tree to S3: Complete, exact counters, byte-identical objects', async () => {
+    const contents = mixedContents();
+    fill(path.join(bed.runner.claimDir(namespace, 'exports'), 'export', 'v1'), contents);
+    // Beside the store's path on the same volume: not part of the job.
+    fill(bed.runner.claimDir(namespace, 'exports'), new Map([['elsewhere/not-mine.txt', randomBytes(10)]]));
+    const bucket = `fs-to-s3-${Date.now()}`;
+    await bed.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+
+    const job = await runJob('fs-to-s3', {
+      source: { filesystem: { claimName: 'exports', path: '/export/v1' } },
+      destination: s3Store(bucket),
+      tasks: { maxObjects: 8 },
+    });
+
+    expectAllCopied(job, contents);
+    expect(await bucketHashes(bucket)).toEqual(hashes(contents));
+  });
+
+  it('copies an S3 bucket into a filesystem tree: Complete, exact counters, byte-identical files', async () => {
+    const contents = mixedContents();
+    const bucket = `s3-to-fs-${Date.now()}`;
+    await bucketWith(bucket, contents, false);
+
+    const job = await runJob('s3-to-fs', {
+      source: s3Store(bucket),
+      destination: { filesystem: { claimName: 'mirror', path: '/copy' } },
+      tasks: { maxObjects: 8 },
+    });
+
+    expectAllCopied(job, contents);
+    expect(walk(path.join(bed.runner.claimDir(namespace, 'mirror'), 'copy'))).toEqual(hashes(contents));
+  });
+
+  it('syncs an S3 bucket into a filesystem tree: deletes the extra files and nothing else, skips identical ones', async () => {
+    const contents = mixedContents();
+    const bucket = `s3-sync-fs-${Date.now()}`;
+    await bucketWith(bucket, contents, true); // as Ferry writes them: with their SHA-256 recorded
+    const volume = bed.runner.claimDir(namespace, 'mirror');
+    const root = path.join(volume, 'sync');
+    const identical = new Map([...contents].filter(([k]) => k.startsWith('docs/0')));
+    fill(root, identical); // already there: skipped, by checksum
+    fill(root, new Map([['small.txt', Buffer.from('an older version')]])); // same key, other content
+    const extra = new Map<string, Buffer>([
+      ['stale.txt', Buffer.from('old')],
+      ['photos/été/removed + gone%.jpg', randomBytes(50)],
+      ['gone/entirely/deep.bin', randomBytes(10)],
+    ]);
+    fill(root, extra);
+    const outside = new Map([['sync-not/keep.txt', Buffer.from('outside the store path')]]);
+    fill(volume, outside);
+
+    const job = await runJob('s3-sync-fs', {
+      mode: 'Sync',
+      source: s3Store(bucket),
+      destination: { filesystem: { claimName: 'mirror', path: '/sync' } },
+      tasks: { maxObjects: 8 },
+      deletion: { maxDeletes: 5 },
+    });
+
+    const copied = new Map([...contents].filter(([k]) => !identical.has(k)));
+    expect(job.status).toMatchObject({
+      phase: 'Succeeded',
+      progressPercent: 100,
+      objects: {
+        planned: copied.size,
+        copied: copied.size,
+        skipped: identical.size,
+        deleted: extra.size,
+        failed: 0,
+      },
+      bytes: { planned: totalBytes(copied), copied: totalBytes(copied), skipped: totalBytes(identical) },
+      tasks: { failed: 0, pending: 0, dispatched: 0, running: 0 },
+    });
+    expect(walk(root)).toEqual(hashes(contents));
+    expect(walk(path.join(volume, 'sync-not'))).toEqual(
+      new Map([['keep.txt', sha(outside.get('sync-not/keep.txt')!)]]),
+    );
+  });
+
+  it('fails, naming the problem, when the source path does not exist on the volume', async () => {
+    const bucket = `fs-missing-${Date.now()}`;
+    await bed.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const job = await runJob('fs-missing', {
+      mode: 'Sync',
+      source: { filesystem: { claimName: 'exports', path: '/no/such/dir' } },
+      destination: s3Store(bucket),
+    });
+    const failed = job.status!.conditions!.find((c) => c.type === 'Failed');
+    expect(failed).toMatchObject({ status: 'True', reason: 'ListingFailed' });
+    expect(failed!.message).toMatch(/NoSuchPath: .*exports:\/no\/such\/dir.*does not exist on the volume/);
+  });
+});
