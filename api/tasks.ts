@@ -73,3 +73,6 @@ export function statusConsumerName(jobUid: string): string {
 
 /** NATS KV bucket where destination workers announce their object endpoint. */
 export const endpointsBucket = 'ferry-endpoints';
+
+/** NATS KV bucket recording each large object's multipart upload (worker/transfer/uploadRegistry.ts). */
+export const uploadsBucket = 'ferry-uploads';

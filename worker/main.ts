@@ -18,6 +18,7 @@ import { createListingRoute } from './listing/listingEndpoint.ts';
 import { FilesystemStore, openObjectStore } from './storage/index.ts';
 import { SourceTaskLoop } from './taskLoop.ts';
 import { createDestinationHandler } from './transfer/destinationEndpoint.ts';
+import { UploadRegistry } from './transfer/uploadRegistry.ts';
 
 const log = createLogger('worker');
 
@@ -35,8 +36,11 @@ async function main(): Promise<void> {
 
   // The SDK's default chain reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, set from the job's Secret.
   const store = openObjectStore(config.store);
+  const nc = await connect({ servers: config.natsUrl, maxReconnectAttempts: -1, name: config.podName });
   const transfer =
-    config.role === 'destination' ? createDestinationHandler(store, config.token, jobLog) : undefined;
+    config.role === 'destination'
+      ? createDestinationHandler(store, config.token, jobLog, await UploadRegistry.open(nc, config.jobUid))
+      : undefined;
   const listing = createListingRoute(store, config.token, jobLog, {
     // A source directory that is missing must not read as an empty source.
     requiredDirectory: config.role === 'source' && store instanceof FilesystemStore ? store.root : undefined,
@@ -48,7 +52,6 @@ async function main(): Promise<void> {
     () => !shuttingDown,
     (req, res) => listing.handle(req, res) || (transfer?.(req, res) ?? false),
   );
-  const nc = await connect({ servers: config.natsUrl, maxReconnectAttempts: -1, name: config.podName });
   let withdraw: (() => Promise<void>) | undefined;
   let loop: SourceTaskLoop | undefined;
   const url = `http://${config.listenHost}:${config.port}`;

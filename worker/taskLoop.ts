@@ -9,6 +9,7 @@ import type { Logger } from 'winston';
 import { streams } from '../api/names.ts';
 import { statusSubject, taskConsumerName, type StatusMessage, type TaskMessage } from '../api/tasks.ts';
 import type { ObjectStore } from './storage/objectStore.ts';
+import { runCopyPartTask } from './transfer/copyPartTask.ts';
 import { runCopyTask } from './transfer/copyTask.ts';
 import { deleteObject, type DestinationTarget } from './transfer/destinationClient.ts';
 import { TransferError } from './transfer/protocol.ts';
@@ -149,15 +150,15 @@ export class SourceTaskLoop {
         }
         return { state: 'SUCCEEDED', objectsDone: task.keys.length, bytesDone: 0 };
       }
-      case 'copyPart':
+      case 'copyPart': {
+        const outcome = await runCopyPartTask(task, this.options.source, target, {});
         return {
-          state: 'FAILED',
-          error: {
-            kind: 'permanent',
-            message: 'copying large objects in parts is not implemented yet',
-            keys: [task.object.key],
-          },
+          state: outcome.state,
+          objectsDone: outcome.objectsDone,
+          bytesDone: outcome.bytesDone,
+          error: outcome.error,
         };
+      }
     }
   }
 }

@@ -1,9 +1,11 @@
-// A job's state outside Kubernetes: its ledger records in etcd and its durable
-// consumers on JetStream. Created when the job starts, removed by the finalizer
+// A job's state outside Kubernetes: its ledger records in etcd, its durable
+// consumers on JetStream and its workers' records in NATS KV. Created when the job starts, removed by the finalizer
 // when the job is deleted.
 import type { Etcd3 } from 'etcd3';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { consumerPrefix, ledgerPrefix, streams } from '../../api/names.ts';
+import { listingEndpointsBucket } from '../../api/listing.ts';
+import { endpointsBucket, uploadsBucket } from '../../api/tasks.ts';
 import {
   defaultConsumerSettings,
   ensureJobConsumers,
@@ -47,6 +49,14 @@ export class ExternalJobState {
       }
       for (const name of names.filter((n) => n.startsWith(consumerPrefix(jobUid)))) {
         await jsm.consumers.delete(stream, name);
+      }
+    }
+    // The workers' KV records of the job (announced endpoints, multipart uploads).
+    for (const bucket of [endpointsBucket, listingEndpointsBucket, uploadsBucket]) {
+      try {
+        await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${jobUid}.>` });
+      } catch (err) {
+        if (!isStreamNotFound(err)) throw err;
       }
     }
   }

@@ -44,6 +44,9 @@ export function emptyTotals(): PlanTotals {
   };
 }
 
+/** The most parts one object is split into (S3's limit for a multipart upload). */
+export const maxPartsPerObject = 10_000;
+
 export function taskId(position: number): string {
   return `t${String(position).padStart(10, '0')}`;
 }
@@ -97,9 +100,11 @@ export async function* planTasks(
     };
 
     if (source.size > settings.partSize) {
-      const partCount = Math.ceil(source.size / settings.partSize);
+      // S3 allows 10,000 parts per upload: a huge object gets larger parts.
+      const partSize = Math.max(settings.partSize, Math.ceil(source.size / maxPartsPerObject));
+      const partCount = Math.ceil(source.size / partSize);
       for (let part = 0; part < partCount; part++) {
-        const start = part * settings.partSize;
+        const start = part * partSize;
         yield {
           kind: 'copyPart',
           id: nextId(),
@@ -107,7 +112,7 @@ export async function* planTasks(
           partNumber: part + 1,
           partCount,
           start,
-          end: Math.min(start + settings.partSize, source.size) - 1,
+          end: Math.min(start + partSize, source.size) - 1,
         };
       }
       continue;

@@ -4,14 +4,8 @@
 import { stat } from 'node:fs/promises';
 import { listingPath, maxListingPageObjects } from '../../api/listing.ts';
 import type { ObjectStore } from '../storage/objectStore.ts';
-import {
-  errorResponse,
-  send,
-  storageErrorResponse,
-  tokenMatches,
-  type RouteHandler,
-  type TransferLog,
-} from '../transfer/destinationEndpoint.ts';
+import { tokenMatches, type RouteHandler, type TransferLog } from '../transfer/destinationEndpoint.ts';
+import { errorResponse, send, storageErrorResponse } from '../transfer/receiving.ts';
 import { ListingPager } from './listingPager.ts';
 
 export interface ListingRouteOptions {

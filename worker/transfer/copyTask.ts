@@ -155,19 +155,19 @@ export class BandwidthLimiter {
 }
 
 /** Links `from` into `to`: data piped, errors forwarded, and `from` released when `to` closes. */
-function feed(from: Readable, to: Transform): Transform {
+export function feed(from: Readable, to: Transform): Transform {
   from.on('error', (err) => to.destroy(err));
   to.on('close', () => from.destroy());
   from.pipe(to);
   return to;
 }
 
-async function copyObject(
-  object: PlannedObject,
-  source: ObjectStore,
-  target: DestinationTarget,
-  bandwidth: BandwidthLimiter | undefined,
-): Promise<void> {
+/**
+ * Fails with a TransferError unless the source object still is what was
+ * planned: present (else permanent NoSuchKey), the same size, and the same
+ * SHA-256 when both are known (else retryable SourceChanged).
+ */
+export async function checkSourceUnchanged(object: PlannedObject, source: ObjectStore): Promise<void> {
   const { key, size } = object;
   const info = await source.stat(key);
   if (!info)
@@ -188,6 +188,16 @@ async function copyObject(
       'SourceChanged',
       `source object ${JSON.stringify(key)} changed since planning: its SHA-256 is now ${info.checksum.value}`,
     );
+}
+
+async function copyObject(
+  object: PlannedObject,
+  source: ObjectStore,
+  target: DestinationTarget,
+  bandwidth: BandwidthLimiter | undefined,
+): Promise<void> {
+  const { key, size } = object;
+  await checkSourceUnchanged(object, source);
   const stream = await source.read(key);
   const check = feed(stream, new SourceCheck(key, size)) as SourceCheck;
   const body = bandwidth ? feed(check, bandwidth.throttle()) : check;

@@ -2,7 +2,20 @@
 // destination worker over the contract in protocol.ts.
 import http from 'node:http';
 import type { Readable } from 'node:stream';
-import { objectPath, parseErrorBody, sha256Header, TransferError, type PutResult } from './protocol.ts';
+import {
+  completionPath,
+  objectPath,
+  objectSha256Header,
+  objectSizeHeader,
+  parseErrorBody,
+  partPath,
+  sha256Header,
+  TransferError,
+  type CompleteResult,
+  type PartAddress,
+  type PartPutResult,
+  type PutResult,
+} from './protocol.ts';
 
 /** Where the destination worker listens, and how to reach it. */
 export interface DestinationTarget {
@@ -43,12 +56,12 @@ function errorFromResponse(status: number, text: string): TransferError {
 
 function request(
   target: DestinationTarget,
-  method: 'PUT' | 'DELETE',
-  key: string,
+  method: 'PUT' | 'POST' | 'DELETE',
+  pathAndQuery: string,
   headers: Record<string, string | number>,
   body: Readable | undefined,
 ): Promise<{ status: number; text: string }> {
-  const url = new URL(objectPath(key), target.baseUrl);
+  const url = new URL(pathAndQuery, target.baseUrl);
   return new Promise((resolve, reject) => {
     let settled = false;
     const settle = (fn: () => void) => {
@@ -129,16 +142,76 @@ export async function sendObject(
 ): Promise<PutResult> {
   const headers: Record<string, string | number> = { 'content-length': size };
   if (sha256 !== undefined) headers[sha256Header] = sha256;
-  const { status, text } = await request(target, 'PUT', key, headers, body);
-  if (status !== 201) throw errorFromResponse(status, text);
-  const result = JSON.parse(text) as PutResult;
-  if (typeof result?.sha256 !== 'string' || typeof result.size !== 'number')
-    throw new TransferError('retryable', 'BadResponse', `unexpected response to PUT: ${text.slice(0, 200)}`);
+  const { status, text } = await request(target, 'PUT', objectPath(key), headers, body);
+  return parseResponse<PutResult>(
+    status,
+    text,
+    201,
+    (r) => typeof r.sha256 === 'string' && typeof r.size === 'number',
+  );
+}
+
+/** The answer's JSON when `status` is the expected one and `valid` accepts it; else a TransferError. */
+function parseResponse<T>(status: number, text: string, expected: number, valid: (value: T) => boolean): T {
+  if (status !== expected) throw errorFromResponse(status, text);
+  let result: T | undefined;
+  try {
+    result = JSON.parse(text) as T;
+  } catch {
+    result = undefined;
+  }
+  if (result === undefined || result === null || !valid(result))
+    throw new TransferError('retryable', 'BadResponse', `unexpected response: ${text.slice(0, 200)}`);
   return result;
+}
+
+function partHeaders(part: PartAddress): Record<string, string | number> {
+  return {
+    [objectSizeHeader]: part.objectSize,
+    ...(part.objectSha256 ? { [objectSha256Header]: part.objectSha256 } : {}),
+  };
+}
+
+/**
+ * Sends one part of a large object (exactly `size` bytes of `body`); the
+ * destination stores it in the object's multipart upload. Resolves with the
+ * SHA-256 and size stored (`completed` when the object was complete already).
+ */
+export async function sendPart(
+  target: DestinationTarget,
+  part: PartAddress,
+  body: Readable,
+  size: number,
+): Promise<PartPutResult> {
+  const headers = { 'content-length': size, ...partHeaders(part) };
+  const { status, text } = await request(target, 'PUT', partPath(part), headers, body);
+  return parseResponse<PartPutResult>(
+    status,
+    text,
+    201,
+    (r) => typeof r.sha256 === 'string' && typeof r.size === 'number' && typeof r.completed === 'boolean',
+  );
+}
+
+/** Asks the destination to complete the object when all its parts are stored. */
+export async function completeParts(target: DestinationTarget, part: PartAddress): Promise<CompleteResult> {
+  const { status, text } = await request(
+    target,
+    'POST',
+    completionPath(part),
+    { 'content-length': 0, ...partHeaders(part) },
+    undefined,
+  );
+  return parseResponse<CompleteResult>(
+    status,
+    text,
+    200,
+    (r) => typeof r.completed === 'boolean' && Array.isArray(r.missing),
+  );
 }
 
 /** Deletes `key` at the destination (succeeds when it is absent). */
 export async function deleteObject(target: DestinationTarget, key: string): Promise<void> {
-  const { status, text } = await request(target, 'DELETE', key, {}, undefined);
+  const { status, text } = await request(target, 'DELETE', objectPath(key), {}, undefined);
   if (status !== 204) throw errorFromResponse(status, text);
 }

@@ -12,6 +12,23 @@
 //     Authorization: Bearer <job token>
 //   → 204 (also when the object does not exist)
 //
+// A large object travels as parts (copyPart tasks; see partEndpoint.ts), each
+// possibly from a different source worker to a different destination worker:
+//
+//   PUT /v1/parts?key=<key>&part=<n>&parts=<count>
+//     Authorization, Content-Length as above
+//     x-ferry-object-size: <size of the whole object>
+//     x-ferry-object-sha256: <hex>          (optional: the whole object's SHA-256, when planned)
+//     body: the part's bytes
+//   → 201 { "sha256", "size", "completed" }  the part is stored (or the object is already complete)
+//
+//   POST /v1/parts/complete?key=<key>&parts=<count>
+//     x-ferry-object-size: <size>
+//   → 200 { "completed": true|false, "missing": <parts not stored yet> }
+//     Completes the object when every part is stored. A source worker calls it
+//     after checking its part's SHA-256, so whichever worker stores the last
+//     part makes the object visible.
+//
 // The destination writes through ObjectStore.write: atomically, verifying the
 // size (Content-Length) and, when given, the SHA-256. A body cut short (the
 // client disconnected) leaves nothing visible.
@@ -28,7 +45,11 @@
 //   405 permanent  MethodNotAllowed any other method on /v1/objects
 
 export const objectsPath = '/v1/objects';
+export const partsPath = '/v1/parts';
+export const completePath = '/v1/parts/complete';
 export const sha256Header = 'x-ferry-sha256';
+export const objectSizeHeader = 'x-ferry-object-size';
+export const objectSha256Header = 'x-ferry-object-sha256';
 
 export type TransferErrorKind = 'retryable' | 'permanent';
 
@@ -39,6 +60,26 @@ export interface ErrorBody {
 export interface PutResult {
   sha256: string;
   size: number;
+}
+
+export interface PartPutResult extends PutResult {
+  /** The object is already complete (a late, re-delivered part): nothing was stored. */
+  completed: boolean;
+}
+
+export interface CompleteResult {
+  completed: boolean;
+  /** Part numbers not stored yet (when not completed). */
+  missing: number[];
+}
+
+/** What identifies one part of a large object on the wire. */
+export interface PartAddress {
+  key: string;
+  partNumber: number;
+  partCount: number;
+  objectSize: number;
+  objectSha256?: string;
 }
 
 /** A failed transfer (from an error response, the network, or the source side). */
@@ -65,6 +106,16 @@ export class TransferError extends Error {
 /** The path (with query) addressing `key`. */
 export function objectPath(key: string): string {
   return `${objectsPath}?key=${encodeURIComponent(key)}`;
+}
+
+/** The path (with query) addressing one part of `key`. */
+export function partPath(part: PartAddress): string {
+  return `${partsPath}?key=${encodeURIComponent(part.key)}&part=${part.partNumber}&parts=${part.partCount}`;
+}
+
+/** The path (with query) completing `key` once its parts are stored. */
+export function completionPath(part: PartAddress): string {
+  return `${completePath}?key=${encodeURIComponent(part.key)}&parts=${part.partCount}`;
 }
 
 /** Whether `value` parses as a TransferError body. */

@@ -1,105 +1,24 @@
 // A copy task end to end over real HTTP: the destination handler on a
 // node:http server over a real store (the bed's S3, and a filesystem
 // directory), fed by runCopyTask from another real store.
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Readable } from 'node:stream';
-import { bedEndpoints } from '../../../support/bed.ts';
-import { FilesystemStore, openObjectStore, type ObjectStore } from '../../../../worker/storage/index.ts';
+import type { ObjectStore } from '../../../../worker/storage/index.ts';
 import { runCopyTask, type CopyTask } from '../../../../worker/transfer/copyTask.ts';
-import {
-  deleteObject,
-  sendObject,
-  type DestinationTarget,
-} from '../../../../worker/transfer/destinationClient.ts';
-import {
-  committedMessage,
-  createDestinationHandler,
-} from '../../../../worker/transfer/destinationEndpoint.ts';
+import { deleteObject, sendObject } from '../../../../worker/transfer/destinationClient.ts';
 import { objectPath, TransferError } from '../../../../worker/transfer/protocol.ts';
-
-const MiB = 1024 * 1024;
-const token = 'the-job-token';
-let counter = 0;
-
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-function chunked(data: Buffer, size = 64 * 1024): Readable {
-  const chunks: Buffer[] = [];
-  for (let offset = 0; offset < data.length; offset += size)
-    chunks.push(data.subarray(offset, offset + size));
-  return Readable.from(chunks, { objectMode: false });
-}
-
-async function readSha256(store: ObjectStore, key: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of await store.read(key)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-async function s3Store(): Promise<ObjectStore> {
-  const { endpoint, region, credentials } = bedEndpoints().s3;
-  const bucket = `ferry-transfer-${Date.now()}-${++counter}`;
-  const admin = new S3Client({ endpoint, region, credentials, forcePathStyle: true });
-  try {
-    await admin.send(new CreateBucketCommand({ Bucket: bucket }));
-  } finally {
-    admin.destroy();
-  }
-  return openObjectStore({ s3: { endpoint, region, bucket, forcePathStyle: true } }, credentials);
-}
-
-interface Warning {
-  message: string;
-  meta?: Record<string, unknown>;
-}
-
-interface Destination {
-  target: DestinationTarget;
-  warnings: Warning[];
-  /** Keys of the objects the endpoint logged as committed. */
-  committed: string[];
-  close(): Promise<void>;
-}
-
-async function startDestination(store: ObjectStore): Promise<Destination> {
-  const warnings: Warning[] = [];
-  const committed: string[] = [];
-  const log = {
-    debug: (message: string, meta?: Record<string, unknown>) => {
-      if (message === committedMessage) committed.push(String(meta?.key));
-    },
-    info: () => undefined,
-    warn: (message: string, meta?: Record<string, unknown>) => warnings.push({ message, meta }),
-  };
-  const handle = createDestinationHandler(store, token, log);
-  const server = http.createServer((req, res) => {
-    if (!handle(req, res)) {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const agent = new http.Agent({ keepAlive: true });
-  return {
-    target: { baseUrl: `http://127.0.0.1:${port}`, token, agent },
-    warnings,
-    committed,
-    close: async () => {
-      agent.destroy();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
+import {
+  chunked,
+  MiB,
+  readSha256,
+  setups,
+  sha256,
+  startDestination,
+  token,
+  type Destination,
+  type Pair,
+} from './harness.ts';
 
 async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -117,53 +36,6 @@ async function rejection(promise: Promise<unknown>): Promise<TransferError> {
   expect(error).toBeInstanceOf(TransferError);
   return error as TransferError;
 }
-
-interface Pair {
-  source: ObjectStore;
-  destination: ObjectStore;
-  cleanup(): Promise<void>;
-}
-
-async function fsStore(): Promise<{ store: ObjectStore; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-transfer-'));
-  return {
-    store: new FilesystemStore({ claimName: 'test', mountPath: dir }),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
-}
-
-const setups: [string, () => Promise<Pair>][] = [
-  [
-    'filesystem → S3',
-    async () => {
-      const fs = await fsStore();
-      const s3 = await s3Store();
-      return {
-        source: fs.store,
-        destination: s3,
-        cleanup: async () => {
-          await s3.close();
-          await fs.cleanup();
-        },
-      };
-    },
-  ],
-  [
-    'S3 → filesystem',
-    async () => {
-      const fs = await fsStore();
-      const s3 = await s3Store();
-      return {
-        source: s3,
-        destination: fs.store,
-        cleanup: async () => {
-          await s3.close();
-          await fs.cleanup();
-        },
-      };
-    },
-  ],
-];
 
 describe.each(setups)('a copy task, %s', (_name, setup) => {
   let pair: Pair;

@@ -126,6 +126,19 @@ describe('planning tasks', () => {
     expect(totals).toMatchObject({ objectsToCopy: 7, bytesToCopy: 250, tasks: 5 });
   });
 
+  it('never splits an object into more than 10,000 parts (the S3 limit): a huge object gets larger parts', async () => {
+    const size = 50 * 10_000 * 2 + 7; // 20,001 parts at the configured 50 bytes
+    const { tasks } = await plan([obj('huge', size)], []);
+    expect(tasks.length).toBeLessThanOrEqual(10_000);
+    expect(tasks.length).toBeGreaterThan(9_000); // parts just large enough, not more
+    const parts = tasks.filter((t) => t.kind === 'copyPart');
+    expect(parts.every((t) => t.partCount === tasks.length)).toBe(true);
+    // Contiguous, covering every byte once.
+    expect(parts[0]!.start).toBe(0);
+    for (let i = 1; i < parts.length; i++) expect(parts[i]!.start).toBe(parts[i - 1]!.end + 1);
+    expect(parts.at(-1)!.end).toBe(size - 1);
+  });
+
   it('gives the same task ids when the same listings are planned again', async () => {
     const once = await plan([obj('a'), obj('b'), obj('c'), obj('d')], []);
     const again = await plan([obj('a'), obj('b'), obj('c'), obj('d')], []);

@@ -9,11 +9,8 @@ import {
 } from '../../../../worker/storage/objectStore.ts';
 import { SourceCheck } from '../../../../worker/transfer/copyTask.ts';
 import { asTransferError } from '../../../../worker/transfer/destinationClient.ts';
-import {
-  Rechunker,
-  storageErrorResponse,
-  tokenMatches,
-} from '../../../../worker/transfer/destinationEndpoint.ts';
+import { tokenMatches } from '../../../../worker/transfer/destinationEndpoint.ts';
+import { Rechunker, storageErrorResponse } from '../../../../worker/transfer/receiving.ts';
 import { TransferError } from '../../../../worker/transfer/protocol.ts';
 
 async function drain(stream: Readable): Promise<Buffer[]> {

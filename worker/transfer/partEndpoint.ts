@@ -1,0 +1,230 @@
+// The destination side of a large object's copy: the object travels as parts
+// (one copyPart task each, see api/tasks.ts), possibly through several
+// destination workers. Each part is written into the object's one multipart
+// upload (found or started through the UploadRegistry), and nothing is visible
+// under the key until every part is stored and the upload is completed: a
+// failure re-sends only the missing parts, and a half-copied object is never
+// seen.
+//
+// Completion is a separate request the source worker makes after checking its
+// part's SHA-256: it completes the object when every part is stored. Since
+// each source asks only after its own part is stored, the one that stores the
+// last part always finds them all.
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ChecksumMismatchError, UploadNotFoundError, type ObjectStore } from '../storage/objectStore.ts';
+import type { TransferLog } from './destinationEndpoint.ts';
+import {
+  objectSha256Header,
+  objectSizeHeader,
+  partsPath,
+  sha256Header,
+  type CompleteResult,
+  type PartPutResult,
+} from './protocol.ts';
+import {
+  committedMessage,
+  declaredLength,
+  declaredSha256,
+  errorResponse,
+  fail,
+  isErrorResponse,
+  receiveBody,
+  send,
+  storageErrorResponse,
+  type ErrorResponse,
+} from './receiving.ts';
+import type { UploadRecord, UploadRegistry } from './uploadRegistry.ts';
+
+/** S3's bound on the parts of one upload. */
+export const maxParts = 10_000;
+
+export type PartRoutes = (req: IncomingMessage, res: ServerResponse, url: URL, key: string) => void;
+
+interface PartQuery {
+  partNumber: number;
+  partCount: number;
+  objectSize: number;
+}
+
+function positiveInt(value: string | null | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === null || value === undefined || !/^\d+$/.test(value)) return undefined;
+  const n = Number(value);
+  return n >= 1 && n <= max ? n : undefined;
+}
+
+function parseQuery(req: IncomingMessage, url: URL, withPart: boolean): PartQuery | ErrorResponse {
+  const bad = (message: string) => errorResponse(400, 'permanent', 'BadRequest', message);
+  const partCount = positiveInt(url.searchParams.get('parts'), maxParts);
+  if (partCount === undefined) return bad(`"parts" must be an integer from 1 to ${maxParts}`);
+  const partNumber = withPart ? positiveInt(url.searchParams.get('part'), partCount) : partCount;
+  if (partNumber === undefined) return bad(`"part" must be an integer from 1 to "parts" (${partCount})`);
+  const sizeHeader = req.headers[objectSizeHeader];
+  const objectSize = typeof sizeHeader === 'string' && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : NaN;
+  if (!Number.isSafeInteger(objectSize)) return bad(`${objectSizeHeader} must be the whole object's size`);
+  return { partNumber, partCount, objectSize };
+}
+
+function discardedResponse(key: string, record: UploadRecord): ErrorResponse {
+  return errorResponse(
+    409,
+    'permanent',
+    'UploadDiscarded',
+    `the multipart copy of ${JSON.stringify(key)} was discarded (${record.reason ?? 'no reason recorded'}); the object needs a new plan`,
+  );
+}
+
+export function createPartRoutes(store: ObjectStore, uploads: UploadRegistry, log: TransferLog): PartRoutes {
+  return (req, res, url, key) => {
+    const isPut = url.pathname === partsPath;
+    if (req.method !== (isPut ? 'PUT' : 'POST')) {
+      fail(
+        res,
+        errorResponse(
+          405,
+          'permanent',
+          'MethodNotAllowed',
+          `${req.method} is not allowed on ${url.pathname}`,
+        ),
+      );
+      return;
+    }
+    const query = parseQuery(req, url, isPut);
+    if (isErrorResponse(query)) return fail(res, query);
+    void (isPut ? putPart(req, res, key, query) : complete(res, key, query)).catch((err: unknown) =>
+      answerError(res, key, err),
+    );
+  };
+
+  function answerError(res: ServerResponse, key: string, err: unknown): void {
+    const response = storageErrorResponse(err);
+    log.warn('part transfer failed', {
+      key,
+      status: response.status,
+      code: response.body.error.code,
+      error: response.body.error.message,
+    });
+    fail(res, response);
+  }
+
+  /** Discards the upload for good (its parts cannot make the planned object). */
+  async function discard(key: string, record: UploadRecord, reason: string): Promise<ErrorResponse> {
+    await store.abortMultipart(key, record.uploadId);
+    await uploads.settle(key, record.uploadId, 'discarded', reason);
+    return discardedResponse(key, { ...record, reason });
+  }
+
+  async function putPart(
+    req: IncomingMessage,
+    res: ServerResponse,
+    key: string,
+    q: PartQuery,
+  ): Promise<void> {
+    const size = declaredLength(req);
+    if (isErrorResponse(size)) return fail(res, size);
+    const partSha = declaredSha256(req, sha256Header);
+    if (isErrorResponse(partSha)) return fail(res, partSha);
+    const objectSha = declaredSha256(req, objectSha256Header);
+    if (isErrorResponse(objectSha)) return fail(res, objectSha);
+    const incoming = receiveBody(req, key);
+    try {
+      const record = await uploads.findOrStart(
+        key,
+        q.objectSize,
+        () => store.createMultipart(key, objectSha.sha256 ? { sha256: objectSha.sha256 } : {}),
+        (uploadId) => store.abortMultipart(key, uploadId),
+      );
+      if (record.state === 'discarded') {
+        incoming.body.destroy();
+        return fail(res, discardedResponse(key, record));
+      }
+      if (record.size !== q.objectSize) {
+        incoming.body.destroy();
+        return fail(
+          res,
+          await discard(
+            key,
+            record,
+            `a part came for a ${q.objectSize}-byte object, the upload is for ${record.size} bytes: the source changed`,
+          ),
+        );
+      }
+      let result: PartPutResult;
+      if (record.state === 'completed') {
+        // A part delivered again after the object was completed: store nothing, answer its digest.
+        const hash = createHash('sha256');
+        let received = 0;
+        for await (const chunk of incoming.body) {
+          hash.update(chunk as Buffer);
+          received += (chunk as Buffer).length;
+        }
+        result = { sha256: hash.digest('hex'), size: received, completed: true };
+      } else {
+        const part = await store.writePart(key, record.uploadId, q.partNumber, incoming.body, size, {
+          ...(partSha.sha256 ? { sha256: partSha.sha256 } : {}),
+        });
+        result = { sha256: part.sha256!, size: part.size, completed: false };
+      }
+      send(res, 201, result);
+    } catch (err) {
+      if (incoming.aborted()) {
+        log.warn('part transfer aborted by the client; nothing stored', { key, part: q.partNumber });
+        res.destroy();
+        return;
+      }
+      answerError(res, key, err);
+    } finally {
+      incoming.release();
+    }
+  }
+
+  async function complete(res: ServerResponse, key: string, q: PartQuery): Promise<void> {
+    const all = Array.from({ length: q.partCount }, (_, i) => i + 1);
+    const record = await uploads.find(key);
+    const answer = (result: CompleteResult) => send(res, 200, result);
+    if (!record) return answer({ completed: false, missing: all });
+    if (record.state === 'completed') return answer({ completed: true, missing: [] });
+    if (record.state === 'discarded') return fail(res, discardedResponse(key, record));
+    let stored;
+    try {
+      stored = (await store.listParts(key, record.uploadId)).filter((p) => p.partNumber <= q.partCount);
+    } catch (err) {
+      if (!(err instanceof UploadNotFoundError)) throw err;
+      // Completed by another worker between our reads, or removed behind our back.
+      if ((await uploads.find(key))?.state === 'completed') return answer({ completed: true, missing: [] });
+      return fail(res, await discard(key, record, 'the multipart upload disappeared from the store'));
+    }
+    const have = new Set(stored.map((p) => p.partNumber));
+    const missing = all.filter((n) => !have.has(n));
+    if (missing.length > 0) return answer({ completed: false, missing });
+    const total = stored.reduce((n, p) => n + p.size, 0);
+    if (total !== record.size)
+      return fail(
+        res,
+        await discard(key, record, `its parts add up to ${total} bytes, the object has ${record.size}`),
+      );
+    try {
+      await store.completeMultipart(
+        key,
+        record.uploadId,
+        stored.map((p) => ({
+          partNumber: p.partNumber,
+          etag: p.etag,
+          ...(p.sha256 ? { sha256: p.sha256 } : {}),
+        })),
+      );
+    } catch (err) {
+      if (err instanceof UploadNotFoundError && (await uploads.find(key))?.state === 'completed')
+        return answer({ completed: true, missing: [] });
+      if (err instanceof ChecksumMismatchError)
+        return fail(
+          res,
+          await discard(key, record, `the assembled object failed its SHA-256: ${err.message}`),
+        );
+      throw err;
+    }
+    if (await uploads.settle(key, record.uploadId, 'completed'))
+      log.debug(committedMessage, { key, bytes: total, parts: q.partCount });
+    answer({ completed: true, missing: [] });
+  }
+}
