@@ -8,8 +8,11 @@
 // when a page says the listing is complete: a page that failed, was torn or
 // broke the order is never mistaken for the end of the listing (Sync deletes
 // depend on it). A permanent error (a missing source path, a wrong token)
-// throws a permanent ListingError at once; retryable ones are retried a few
-// times first.
+// throws a permanent ListingError at once; retryable error answers and
+// timeouts are retried a few times first. A worker that cannot be reached
+// (refused, reset, cut off mid-page) is taken for gone: it is passed over
+// until its announcement could have expired, and the listing waits for
+// another worker of the side — as for the first one.
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   listingEndpointsBucket,
@@ -62,6 +65,8 @@ export class WorkerListing {
   readonly description: string;
   private readonly options: WorkerListingOptions;
   private endpoint: string | undefined;
+  /** Workers that could not be reached, passed over until the time given (their announcement's TTL). */
+  private readonly unreachable = new Map<string, number>();
 
   constructor(options: WorkerListingOptions) {
     this.options = options;
@@ -80,6 +85,15 @@ export class WorkerListing {
       } catch (err) {
         const error = asListingError(err, this.description);
         if (error.kind === 'permanent' || this.options.signal?.aborted) throw error;
+        this.endpoint = undefined;
+        if (isUnreachable(err)) {
+          this.options.log?.('listing worker unreachable; waiting for a worker of the side', {
+            endpoint,
+            error: error.message,
+          });
+          this.unreachable.set(endpoint, Date.now() + unreachableForMs);
+          continue;
+        }
         failures++;
         if (failures >= maxAttempts)
           throw new ListingError(
@@ -88,7 +102,6 @@ export class WorkerListing {
             { cause: err },
           );
         this.options.log?.('listing page failed; asking again', { error: error.message, attempt: failures });
-        this.endpoint = undefined; // perhaps another worker of the side is alive
         await this.sleep(Math.min((this.options.retryDelayMs ?? 500) * 2 ** (failures - 1), 10_000));
         continue;
       }
@@ -116,8 +129,10 @@ export class WorkerListing {
         listingEndpointsBucket,
         `${this.options.jobUid}.${this.options.role}.>`,
       );
-      if (urls.length > 0) {
-        this.endpoint = urls[Math.floor(Math.random() * urls.length)];
+      const now = Date.now();
+      const live = urls.filter((url) => (this.unreachable.get(url) ?? 0) <= now);
+      if (live.length > 0) {
+        this.endpoint = live[Math.floor(Math.random() * live.length)];
         continue;
       }
       if (!waited)
@@ -184,6 +199,17 @@ export class WorkerListing {
     });
     this.throwIfStopped();
   }
+}
+
+/** As long as a dead worker's announcement may outlive it (worker/endpoints.ts's TTL). */
+const unreachableForMs = 30_000;
+
+/** Whether fetch failed to reach the worker or lost it mid-answer (not a timeout, not an answer). */
+function isUnreachable(err: unknown): boolean {
+  // undici's TypeError: "fetch failed" (refused, reset…) or "terminated" (torn body). By name, not
+  // instanceof: fetch's errors may come from another realm (a vm context, as under jest).
+  const { name, message } = (err ?? {}) as Partial<Error>;
+  return name === 'TypeError' && (message === 'fetch failed' || message === 'terminated');
 }
 
 function asListingError(err: unknown, description: string): ListingError {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
 import { startProbeServer, type ProbeServer } from '../../../common/probes.ts';
-import { ListingError, WorkerListing } from '../../../operator/planner/workerListing.ts';
+import { WorkerListing } from '../../../operator/planner/workerListing.ts';
 import { announceListing } from '../../../worker/endpoints.ts';
 import { createListingRoute, type ListingRoute } from '../../../worker/listing/listingEndpoint.ts';
 import { FilesystemStore } from '../../../worker/storage/index.ts';
@@ -159,11 +159,11 @@ describe('listing a filesystem store through its worker', () => {
     );
   });
 
-  it('never ends a listing whose worker fails midway: another worker finishes it, each object once', async () => {
+  it('never ends a listing whose worker is lost midway: it waits for another worker, which finishes it', async () => {
     const jobUid = `list-${++jobs}-${Date.now()}`;
     const { root, files } = volume('midway', 450);
     const store = new FilesystemStore({ claimName: 'data', mountPath: root });
-    // The first worker answers two pages, then its responses are cut off (as if it crashed).
+    // The first worker answers two pages, then dies mid-answer (its connections cut).
     const dying = await startWorker(jobUid, store, {
       sabotage: (n, res) => {
         if (n <= 2) return false;
@@ -171,31 +171,56 @@ describe('listing a filesystem store through its worker', () => {
         return true;
       },
     });
-    const lister = listing(jobUid, { maxAttempts: 3 });
     const seen: string[] = [];
-    const failed = await (async () => {
-      try {
-        for await (const o of lister.list('')) seen.push(o.key);
-      } catch (err) {
-        return err;
-      }
-      return undefined;
-    })();
-    expect(failed).toBeInstanceOf(ListingError);
-    expect((failed as ListingError).kind).toBe('retryable');
-    expect(seen).toHaveLength(200); // two pages, and no pretence of an end
-
-    const healthy = await startWorker(jobUid, store);
-    await dying.stop();
+    let seenWhenHealthyStarted = -1;
+    let healthy: Worker | undefined;
+    const later = setTimeout(() => {
+      seenWhenHealthyStarted = seen.length;
+      void startWorker(jobUid, store).then((w) => (healthy = w));
+    }, 1_500);
     try {
-      const resumed = listing(jobUid, { maxAttempts: 3 });
-      const rest = await collect(resumed.list('', seen.at(-1)));
-      const all = [...seen, ...rest.map((o) => o.key)];
-      expect(all).toHaveLength(files.size);
-      expect(new Set(all).size).toBe(files.size);
+      // Few attempts: being unreachable must not use them up (the new worker comes long after).
+      for await (const o of listing(jobUid, { maxAttempts: 2 }).list('')) seen.push(o.key);
     } finally {
-      await healthy.stop();
+      clearTimeout(later);
+      await dying.stop();
+      await healthy?.stop();
     }
+    expect(seenWhenHealthyStarted).toBe(200); // two pages, then waiting: no pretence of an end
+    expect(seen).toEqual((await collect(store.list(''))).map((o) => o.key));
+    expect(seen).toHaveLength(files.size);
+  });
+
+  it('gives up on a page after a few retryable error answers, with an error and never an end', async () => {
+    const jobUid = `list-${++jobs}-${Date.now()}`;
+    const { root } = volume('unwell', 250);
+    const store = new FilesystemStore({ claimName: 'data', mountPath: root });
+    let answers = 0;
+    const unwell = await startWorker(jobUid, store, {
+      sabotage: (n, res) => {
+        if (n <= 1) return false;
+        answers++;
+        const body = JSON.stringify({
+          error: { kind: 'retryable', code: 'EIO', message: 'I/O error (EIO)' },
+        });
+        res.writeHead(503, { 'content-type': 'application/json' }).end(body);
+        return true;
+      },
+    });
+    const seen: string[] = [];
+    try {
+      const listed = (async () => {
+        for await (const o of listing(jobUid, { maxAttempts: 3 }).list('')) seen.push(o.key);
+      })();
+      await expect(listed).rejects.toMatchObject({
+        kind: 'retryable',
+        message: expect.stringMatching(/EIO: I\/O error .*gave up after 3 attempts/),
+      });
+    } finally {
+      await unwell.stop();
+    }
+    expect(seen).toHaveLength(100);
+    expect(answers).toBe(3);
   });
 
   it('fails at once, naming the problem, for a source path missing from the volume or a wrong token', async () => {
