@@ -22,7 +22,7 @@ async function copyPart(
   source: ObjectStore,
   target: DestinationTarget,
   bandwidth: BandwidthLimiter | undefined,
-): Promise<boolean> {
+): Promise<{ objectCompleted: boolean; countsObject: boolean }> {
   const { object, start, end } = task;
   const size = end - start + 1;
   const label = `${object.key} (part ${task.partNumber} of ${task.partCount})`;
@@ -50,14 +50,20 @@ async function copyPart(
       'ChecksumMismatch',
       `${label}: the destination stored SHA-256 ${stored.sha256} (${stored.size} bytes), the source sent ${check.sha256} (${size} bytes)`,
     );
-  if (stored.completed) return true;
-  return (await completeParts(target, address)).completed;
+  // Also after a late part (stored.completed): the answer says which part's task counts the object.
+  const result = await completeParts(target, address);
+  return {
+    objectCompleted: result.completed,
+    countsObject: result.completed && result.completedBy === task.partNumber,
+  };
 }
 
 /**
  * Copies one part of a large object. Never throws: a failure is the outcome
- * (kind from its error). The object counts as copied on its last part's task,
- * so the job's object counter is exact once every part has succeeded.
+ * (kind from its error). The object counts as copied (objectsDone 1) on the
+ * one task that completed it — also when that task is delivered again — so
+ * the job's object counter is exact, and never counts an object whose other
+ * part failed.
  */
 export async function runCopyPartTask(
   task: CopyPartTask,
@@ -66,10 +72,10 @@ export async function runCopyPartTask(
   options: { bandwidth?: BandwidthLimiter } = {},
 ): Promise<CopyOutcome & { objectCompleted: boolean }> {
   try {
-    const objectCompleted = await copyPart(task, source, target, options.bandwidth);
+    const { objectCompleted, countsObject } = await copyPart(task, source, target, options.bandwidth);
     return {
       state: 'SUCCEEDED',
-      objectsDone: task.partNumber === task.partCount ? 1 : 0,
+      objectsDone: countsObject ? 1 : 0,
       bytesDone: task.end - task.start + 1,
       failed: [],
       objectCompleted,

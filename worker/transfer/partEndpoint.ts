@@ -36,6 +36,10 @@ import {
 } from './receiving.ts';
 import type { UploadRecord, UploadRegistry } from './uploadRegistry.ts';
 
+/** How long a completion waits for another worker to record the object it has just completed. */
+const settleWaitSteps = 20;
+const settleWaitStepMs = 250;
+
 /** S3's bound on the parts of one upload. */
 export const maxParts = 10_000;
 
@@ -53,11 +57,11 @@ function positiveInt(value: string | null | undefined, max = Number.MAX_SAFE_INT
   return n >= 1 && n <= max ? n : undefined;
 }
 
-function parseQuery(req: IncomingMessage, url: URL, withPart: boolean): PartQuery | ErrorResponse {
+function parseQuery(req: IncomingMessage, url: URL): PartQuery | ErrorResponse {
   const bad = (message: string) => errorResponse(400, 'permanent', 'BadRequest', message);
   const partCount = positiveInt(url.searchParams.get('parts'), maxParts);
   if (partCount === undefined) return bad(`"parts" must be an integer from 1 to ${maxParts}`);
-  const partNumber = withPart ? positiveInt(url.searchParams.get('part'), partCount) : partCount;
+  const partNumber = positiveInt(url.searchParams.get('part'), partCount);
   if (partNumber === undefined) return bad(`"part" must be an integer from 1 to "parts" (${partCount})`);
   const sizeHeader = req.headers[objectSizeHeader];
   const objectSize = typeof sizeHeader === 'string' && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : NaN;
@@ -89,7 +93,7 @@ export function createPartRoutes(store: ObjectStore, uploads: UploadRegistry, lo
       );
       return;
     }
-    const query = parseQuery(req, url, isPut);
+    const query = parseQuery(req, url);
     if (isErrorResponse(query)) return fail(res, query);
     void (isPut ? putPart(req, res, key, query) : complete(res, key, query)).catch((err: unknown) =>
       answerError(res, key, err),
@@ -110,7 +114,7 @@ export function createPartRoutes(store: ObjectStore, uploads: UploadRegistry, lo
   /** Discards the upload for good (its parts cannot make the planned object). */
   async function discard(key: string, record: UploadRecord, reason: string): Promise<ErrorResponse> {
     await store.abortMultipart(key, record.uploadId);
-    await uploads.settle(key, record.uploadId, 'discarded', reason);
+    await uploads.settle(key, record.uploadId, 'discarded', { reason });
     return discardedResponse(key, { ...record, reason });
   }
 
@@ -178,29 +182,54 @@ export function createPartRoutes(store: ObjectStore, uploads: UploadRegistry, lo
     }
   }
 
+  /**
+   * The upload vanished under our feet: usually another worker has just
+   * completed it and is about to record that (wait for the record), or it
+   * completed it and died before recording (the object is there, whole).
+   * Anything else: the upload was removed behind our back (a lifecycle rule,
+   * an operator), and the object needs a new plan.
+   */
+  async function vanished(
+    key: string,
+    record: UploadRecord,
+    partNumber: number,
+  ): Promise<CompleteResult | ErrorResponse> {
+    for (let i = 0; i < settleWaitSteps; i++) {
+      const now = await uploads.find(key);
+      if (now?.state === 'completed') return { completed: true, completedBy: now.completedBy, missing: [] };
+      if (now?.state === 'discarded') return discardedResponse(key, now);
+      await new Promise((resolve) => setTimeout(resolve, settleWaitStepMs));
+    }
+    if ((await store.stat(key))?.size === record.size) {
+      await uploads.settle(key, record.uploadId, 'completed', { completedBy: partNumber });
+      const now = await uploads.find(key);
+      return { completed: true, completedBy: now?.completedBy, missing: [] };
+    }
+    return discard(key, record, 'the multipart upload disappeared from the store');
+  }
+
   async function complete(res: ServerResponse, key: string, q: PartQuery): Promise<void> {
     const all = Array.from({ length: q.partCount }, (_, i) => i + 1);
+    const answer = (result: CompleteResult | ErrorResponse) =>
+      isErrorResponse(result) ? fail(res, result) : send(res, 200, result);
     const record = await uploads.find(key);
-    const answer = (result: CompleteResult) => send(res, 200, result);
     if (!record) return answer({ completed: false, missing: all });
-    if (record.state === 'completed') return answer({ completed: true, missing: [] });
-    if (record.state === 'discarded') return fail(res, discardedResponse(key, record));
+    if (record.state === 'completed')
+      return answer({ completed: true, completedBy: record.completedBy, missing: [] });
+    if (record.state === 'discarded') return answer(discardedResponse(key, record));
     let stored;
     try {
       stored = (await store.listParts(key, record.uploadId)).filter((p) => p.partNumber <= q.partCount);
     } catch (err) {
       if (!(err instanceof UploadNotFoundError)) throw err;
-      // Completed by another worker between our reads, or removed behind our back.
-      if ((await uploads.find(key))?.state === 'completed') return answer({ completed: true, missing: [] });
-      return fail(res, await discard(key, record, 'the multipart upload disappeared from the store'));
+      return answer(await vanished(key, record, q.partNumber));
     }
     const have = new Set(stored.map((p) => p.partNumber));
     const missing = all.filter((n) => !have.has(n));
     if (missing.length > 0) return answer({ completed: false, missing });
     const total = stored.reduce((n, p) => n + p.size, 0);
     if (total !== record.size)
-      return fail(
-        res,
+      return answer(
         await discard(key, record, `its parts add up to ${total} bytes, the object has ${record.size}`),
       );
     try {
@@ -214,17 +243,14 @@ export function createPartRoutes(store: ObjectStore, uploads: UploadRegistry, lo
         })),
       );
     } catch (err) {
-      if (err instanceof UploadNotFoundError && (await uploads.find(key))?.state === 'completed')
-        return answer({ completed: true, missing: [] });
+      if (err instanceof UploadNotFoundError) return answer(await vanished(key, record, q.partNumber));
       if (err instanceof ChecksumMismatchError)
-        return fail(
-          res,
-          await discard(key, record, `the assembled object failed its SHA-256: ${err.message}`),
-        );
+        return answer(await discard(key, record, `the assembled object failed its SHA-256: ${err.message}`));
       throw err;
     }
-    if (await uploads.settle(key, record.uploadId, 'completed'))
+    if (await uploads.settle(key, record.uploadId, 'completed', { completedBy: q.partNumber }))
       log.debug(committedMessage, { key, bytes: total, parts: q.partCount });
-    answer({ completed: true, missing: [] });
+    const settled = await uploads.find(key);
+    answer({ completed: true, completedBy: settled?.completedBy, missing: [] });
   }
 }

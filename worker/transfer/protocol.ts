@@ -22,9 +22,9 @@
 //     body: the part's bytes
 //   → 201 { "sha256", "size", "completed" }  the part is stored (or the object is already complete)
 //
-//   POST /v1/parts/complete?key=<key>&parts=<count>
+//   POST /v1/parts/complete?key=<key>&part=<n>&parts=<count>
 //     x-ferry-object-size: <size>
-//   → 200 { "completed": true|false, "missing": <parts not stored yet> }
+//   → 200 { "completed": true|false, "completedBy": <part>, "missing": <parts not stored yet> }
 //     Completes the object when every part is stored. A source worker calls it
 //     after checking its part's SHA-256, so whichever worker stores the last
 //     part makes the object visible.
@@ -69,6 +69,8 @@ export interface PartPutResult extends PutResult {
 
 export interface CompleteResult {
   completed: boolean;
+  /** The part whose request completed the object (when completed). */
+  completedBy?: number;
   /** Part numbers not stored yet (when not completed). */
   missing: number[];
 }
@@ -115,7 +117,7 @@ export function partPath(part: PartAddress): string {
 
 /** The path (with query) completing `key` once its parts are stored. */
 export function completionPath(part: PartAddress): string {
-  return `${completePath}?key=${encodeURIComponent(part.key)}&parts=${part.partCount}`;
+  return `${completePath}?key=${encodeURIComponent(part.key)}&part=${part.partNumber}&parts=${part.partCount}`;
 }
 
 /** Whether `value` parses as a TransferError body. */

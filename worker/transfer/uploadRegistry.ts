@@ -19,6 +19,11 @@ export interface UploadRecord {
   size: number;
   /** Why the upload was discarded (state `discarded`). */
   reason?: string;
+  /**
+   * The part whose task completed the object (state `completed`): that task,
+   * and only that one (also when delivered again), counts the object as copied.
+   */
+  completedBy?: number;
 }
 
 /** Records outlive any job's run but not forever: a week after the last change. */
@@ -87,18 +92,19 @@ export class UploadRegistry {
 
   /**
    * Moves an open upload to `state` (compare-and-set on the record it was read
-   * from). True when this call made the change, false when another worker had.
+   * from), with `details` (reason, completedBy). True when this call made the
+   * change; false when the upload was settled already (by another worker).
    */
   async settle(
     objectKey: string,
     uploadId: string,
     state: 'completed' | 'discarded',
-    reason?: string,
+    details: Pick<UploadRecord, 'reason' | 'completedBy'> = {},
   ): Promise<boolean> {
     for (;;) {
       const current = await this.read(objectKey);
-      if (!current || current.record.uploadId !== uploadId || current.record.state === state) return false;
-      const record: UploadRecord = { ...current.record, state, ...(reason ? { reason } : {}) };
+      if (!current || current.record.uploadId !== uploadId || current.record.state !== 'open') return false;
+      const record: UploadRecord = { ...current.record, state, ...details };
       try {
         await this.kv.update(this.entryKey(objectKey), JSON.stringify(record), current.revision);
         return true;

@@ -70,13 +70,19 @@ describe.each(setups)('a large object copied in parts, %s', (_name, setup) => {
     const before = committed().length;
 
     const third = await runCopyPartTask(p3!, pair.source, workers[0]!.target);
-    expect(third).toMatchObject({ state: 'SUCCEEDED', objectCompleted: false, objectsDone: 1 });
+    expect(third).toMatchObject({ state: 'SUCCEEDED', objectCompleted: false, objectsDone: 0 });
     const first = await runCopyPartTask(p1!, pair.source, workers[1]!.target);
     expect(first).toMatchObject({ state: 'SUCCEEDED', objectCompleted: false, objectsDone: 0 });
     // Two of three parts stored: nothing visible under the key yet.
     expect(await pair.destination.stat(object.key)).toBeUndefined();
     const second = await runCopyPartTask(p2!, pair.source, workers[0]!.target);
-    expect(second).toMatchObject({ state: 'SUCCEEDED', objectCompleted: true, bytesDone: partSize });
+    // The task that completed the object is the one that counts it.
+    expect(second).toMatchObject({
+      state: 'SUCCEEDED',
+      objectCompleted: true,
+      objectsDone: 1,
+      bytesDone: partSize,
+    });
 
     expect((await pair.destination.stat(object.key))?.size).toBe(data.length);
     expect(await readSha256(pair.destination, object.key)).toBe(sha256(data));
@@ -84,7 +90,23 @@ describe.each(setups)('a large object copied in parts, %s', (_name, setup) => {
 
     // A part delivered again after completion (its status was lost, say): nothing changes.
     const again = await runCopyPartTask(p1!, pair.source, workers[1]!.target);
-    expect(again).toMatchObject({ state: 'SUCCEEDED', objectCompleted: true });
+    expect(again).toMatchObject({ state: 'SUCCEEDED', objectCompleted: true, objectsDone: 0 });
+    // The completing task delivered again still counts it (its first status may never have arrived).
+    const winnerAgain = await runCopyPartTask(p2!, pair.source, workers[1]!.target);
+    expect(winnerAgain).toMatchObject({ state: 'SUCCEEDED', objectCompleted: true, objectsDone: 1 });
+    expect(await readSha256(pair.destination, object.key)).toBe(sha256(data));
+    expect(committed().slice(before)).toEqual([object.key]);
+  });
+
+  it('completes once when every part arrives at the same time through both workers', async () => {
+    const data = randomBytes(20 * MiB + 3);
+    const object = await sourceObject('large/raced.bin', data, true);
+    const before = committed().length;
+    const outcomes = await Promise.all(
+      partsOf(object).map((part, i) => runCopyPartTask(part, pair.source, workers[i % 2]!.target)),
+    );
+    expect(outcomes.map((o) => o.state)).toEqual(Array(5).fill('SUCCEEDED'));
+    expect(outcomes.reduce((n, o) => n + o.objectsDone, 0)).toBe(1);
     expect(await readSha256(pair.destination, object.key)).toBe(sha256(data));
     expect(committed().slice(before)).toEqual([object.key]);
   });
