@@ -144,7 +144,7 @@ describe('ReplicationJobs with a filesystem store', () => {
     s3: { endpoint: bedEndpoints().s3.endpoint, bucket, credentialsSecretRef: { name: s3CredentialsSecret } },
   });
 
-  it('copies a filesystem tree to S3: Complete, exact counters, byte-identical objects', async () => {
+  it('copies a filesystem tree to S3, a large file in parts: Complete, exact counters, byte-identical objects', async () => {
     const contents = mixedContents();
     fill(path.join(bed.runner.claimDir(namespace, 'exports'), 'export', 'v1'), contents);
     // Beside the store's path on the same volume: not part of the job.
@@ -155,14 +155,14 @@ describe('ReplicationJobs with a filesystem store', () => {
     const job = await runJob('fs-to-s3', {
       source: { filesystem: { claimName: 'exports', path: '/export/v1' } },
       destination: s3Store(bucket),
-      tasks: { maxObjects: 8 },
+      tasks: { maxObjects: 8, partSize: 5 * MiB }, // big.bin goes in parts
     });
 
     expectAllCopied(job, contents);
     expect(await bucketHashes(bucket)).toEqual(hashes(contents));
   });
 
-  it('copies an S3 bucket into a filesystem tree: Complete, exact counters, byte-identical files', async () => {
+  it('copies an S3 bucket into a filesystem tree, a large object in parts: Complete, exact counters, byte-identical files', async () => {
     const contents = mixedContents();
     const bucket = `s3-to-fs-${Date.now()}`;
     await bucketWith(bucket, contents, false);
@@ -170,7 +170,7 @@ describe('ReplicationJobs with a filesystem store', () => {
     const job = await runJob('s3-to-fs', {
       source: s3Store(bucket),
       destination: { filesystem: { claimName: 'mirror', path: '/copy' } },
-      tasks: { maxObjects: 8 },
+      tasks: { maxObjects: 8, partSize: 5 * MiB }, // big.bin goes in parts
     });
 
     expectAllCopied(job, contents);
