@@ -3,19 +3,20 @@
 // worker pod (run by the pod runner, its PersistentVolumeClaim a host
 // directory), plans, and the workers copy and delete. Real kube-apiserver,
 // etcd, NATS and S3; the outcome is checked by an independent walk and hash.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { ReplicationJob, ReplicationJobSpec } from '../../../api/v1alpha1/index.ts';
 import { group, version } from '../../../api/v1alpha1/index.ts';
 import { bedEndpoints } from '../../support/bed.ts';
+import {
+  bucketHashes as readBucketHashes,
+  bucketWith as bucketWithContents,
+  hashes,
+  sha,
+} from '../../support/bucketContents.ts';
 import {
   s3CredentialsSecret,
   startReplicationBed,
@@ -25,7 +26,6 @@ import {
 const namespace = `fs-it-${Date.now()}`;
 const logDir = mkdtempSync(path.join(os.tmpdir(), 'ferry-fs-it-'));
 const MiB = 1024 * 1024;
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** Mixed sizes and awkward keys: empty, small, a few MiB; unicode, spaces, %, +, nested directories. */
 function mixedContents(): Map<string, Buffer> {
@@ -65,7 +65,6 @@ function fill(root: string, contents: Map<string, Buffer>): void {
   }
 }
 
-const hashes = (contents: Map<string, Buffer>) => new Map([...contents].map(([k, b]) => [k, sha(b)]));
 const totalBytes = (contents: Map<string, Buffer>) =>
   [...contents.values()].reduce((n, b) => n + b.length, 0);
 
@@ -93,33 +92,9 @@ describe('ReplicationJobs with a filesystem store', () => {
     await bed?.stop();
   });
 
-  async function bucketWith(name: string, contents: Map<string, Buffer>, ferryChecksums: boolean) {
-    await bed.s3.send(new CreateBucketCommand({ Bucket: name }));
-    for (const [Key, Body] of contents)
-      await bed.s3.send(
-        new PutObjectCommand({
-          Bucket: name,
-          Key,
-          Body,
-          ...(ferryChecksums ? { Metadata: { 'ferry-sha256': sha(Body) } } : {}),
-        }),
-      );
-  }
-
-  /** The bucket's objects, key → SHA-256 of the content read back. */
-  async function bucketHashes(bucket: string): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    let token: string | undefined;
-    do {
-      const page = await bed.s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-      for (const { Key } of page.Contents ?? []) {
-        const got = await bed.s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
-        out.set(Key!, sha(await got.Body!.transformToByteArray()));
-      }
-      token = page.NextContinuationToken;
-    } while (token);
-    return out;
-  }
+  const bucketWith = (name: string, contents: Map<string, Buffer>, ferryChecksums: boolean) =>
+    bucketWithContents(bed.s3, name, contents, ferryChecksums);
+  const bucketHashes = (bucket: string) => readBucketHashes(bed.s3, bucket);
 
   const runJob = (name: string, spec: ReplicationJobSpec) =>
     bed.runJob({

@@ -3,20 +3,15 @@
 // and destination worker pods, and each object appears at the destination
 // once, whole and byte-identical — into S3 (multipart upload) and into a
 // filesystem (staged part files). Real kube-apiserver, etcd, NATS and S3.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-} from '@aws-sdk/client-s3';
-import type { Readable } from 'node:stream';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { ReplicationJob, ReplicationJobSpec } from '../../../api/v1alpha1/index.ts';
 import { group, version } from '../../../api/v1alpha1/index.ts';
 import { bedEndpoints } from '../../support/bed.ts';
+import { bucketHashes, bucketWith, hashes, sha, streamSha } from '../../support/bucketContents.ts';
 import { countDestinationWrites } from '../../support/destinationWrites.ts';
 import {
   s3CredentialsSecret,
@@ -27,14 +22,6 @@ import {
 const namespace = `large-it-${Date.now()}`;
 const logDir = mkdtempSync(path.join(os.tmpdir(), 'ferry-large-it-'));
 const MiB = 1024 * 1024;
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-async function streamSha(stream: Readable): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of stream) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 describe('large objects through the operator', () => {
   let bed: ReplicationBed;
 
@@ -59,25 +46,7 @@ describe('large objects through the operator', () => {
     await bed?.stop();
   });
 
-  async function sourceBucket(name: string, contents: Map<string, Buffer>): Promise<void> {
-    await bed.s3.send(new CreateBucketCommand({ Bucket: name }));
-    for (const [Key, Body] of contents) await bed.s3.send(new PutObjectCommand({ Bucket: name, Key, Body }));
-  }
-
-  /** The bucket's objects, key → SHA-256 of the content read back (streamed). */
-  async function bucketHashes(bucket: string): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    let token: string | undefined;
-    do {
-      const page = await bed.s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-      for (const { Key } of page.Contents ?? []) {
-        const got = await bed.s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
-        out.set(Key!, await streamSha(got.Body as Readable));
-      }
-      token = page.NextContinuationToken;
-    } while (token);
-    return out;
-  }
+  const sourceBucket = (name: string, contents: Map<string, Buffer>) => bucketWith(bed.s3, name, contents);
 
   const runJob = (name: string, spec: ReplicationJobSpec) =>
     bed.runJob(
@@ -122,7 +91,7 @@ describe('large objects through the operator', () => {
 
     // One task for the three small objects, 2 + 4 part tasks.
     expectAllCopied(job, contents, 7);
-    expect(await bucketHashes(destination)).toEqual(new Map([...contents].map(([k, b]) => [k, sha(b)])));
+    expect(await bucketHashes(bed.s3, destination)).toEqual(hashes(contents));
     const writes = countDestinationWrites(bed.runner.logDir);
     expect(writes.total - writesBefore).toBe(contents.size);
   });
