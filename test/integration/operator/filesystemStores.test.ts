@@ -198,6 +198,28 @@ describe('ReplicationJobs with a filesystem store', () => {
     );
   });
 
+  it('copies between two filesystem stores, both listed by their workers: skips the files already identical', async () => {
+    const contents = mixedContents();
+    fill(path.join(bed.runner.claimDir(namespace, 'exports'), 'tree'), contents);
+    const identical = new Map([...contents].filter(([k]) => k.startsWith('photos/')));
+    const root = path.join(bed.runner.claimDir(namespace, 'mirror'), 'from-fs');
+    fill(root, identical);
+
+    const job = await runJob('fs-to-fs', {
+      source: { filesystem: { claimName: 'exports', path: '/tree' } },
+      destination: { filesystem: { claimName: 'mirror', path: '/from-fs' } },
+      tasks: { maxObjects: 8, partSize: 5 * MiB },
+    });
+
+    const copied = new Map([...contents].filter(([k]) => !identical.has(k)));
+    expect(job.status).toMatchObject({
+      phase: 'Succeeded',
+      objects: { planned: copied.size, copied: copied.size, skipped: identical.size, failed: 0 },
+      bytes: { planned: totalBytes(copied), copied: totalBytes(copied), skipped: totalBytes(identical) },
+    });
+    expect(walk(root)).toEqual(hashes(contents));
+  });
+
   it('fails, naming the problem, when the source path does not exist on the volume', async () => {
     const bucket = `fs-missing-${Date.now()}`;
     await bed.s3.send(new CreateBucketCommand({ Bucket: bucket }));
