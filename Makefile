@@ -93,6 +93,12 @@ generate: deps ## Regenerate the TypeScript API types from crds/ and copy the CR
 
 ##@ Benchmarks
 
+.PHONY: bench-tools
+bench-tools: tools ## Build the benchmarks' peer tool (rclone, pinned) into .tools/; not needed by the tests.
+	@bash tools/install.sh bench
+
 .PHONY: bench
-bench: deps ## Run the benchmarks (planning 1,000,000 synthetic objects).
+bench: deps bench-tools ## Run the benchmarks: planning, resume, and transfer/economy/resume side by side with rclone.
 	node bench/planning.ts 1000000
+	node bench/resume.ts 1000000
+	node bench/transfer.ts

@@ -5,7 +5,18 @@
 #
 # Everything comes from the package registries this project may reach: Node 24
 # from the npm registry, every server from the Go module proxy, built here.
+#
+#   tools/install.sh          the tools every build, test and demo needs
+#   tools/install.sh bench    only the peer tools the benchmarks compare against
+#                             (rclone); kept apart so `make test` and CI never
+#                             spend minutes compiling it
 set -euo pipefail
+
+SET=${1:-core}
+case "$SET" in
+  core | bench) ;;
+  *) echo "tools: unknown tool set '$SET' (expected 'core' or 'bench')" >&2; exit 2 ;;
+esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS="$ROOT/.tools"
@@ -20,6 +31,7 @@ ETCD_VERSION=v3.6.16         # also pinned in tools/etcd/go.mod
 NATS_SERVER_VERSION=v2.12.15
 VERSITYGW_VERSION=v1.8.0
 HELM_VERSION=v3.19.5
+RCLONE_VERSION=v1.76.0       # the benchmarks' peer tool (tools/install.sh bench)
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 
@@ -76,12 +88,22 @@ gobin_install() {
 build_nats() { gobin_install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"; }
 build_versitygw() { gobin_install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"; }
 build_helm() { gobin_install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; }
+build_rclone() {
+  # rclone's own release build stamps its version the same way.
+  GOBIN="$BIN" go install -trimpath -ldflags="-s -X github.com/rclone/rclone/fs.Version=$RCLONE_VERSION" \
+    "github.com/rclone/rclone@$RCLONE_VERSION"
+  "$BIN/rclone" version | head -1
+}
 
-step node "$NODE_VERSION" install_node
-step etcd "$ETCD_VERSION" build_etcd
-step nats-server "$NATS_SERVER_VERSION" build_nats
-step versitygw "$VERSITYGW_VERSION" build_versitygw
-step kubernetes "$KUBERNETES_VERSION" build_kube
-step helm "$HELM_VERSION" build_helm
+if [[ "$SET" == core ]]; then
+  step node "$NODE_VERSION" install_node
+  step etcd "$ETCD_VERSION" build_etcd
+  step nats-server "$NATS_SERVER_VERSION" build_nats
+  step versitygw "$VERSITYGW_VERSION" build_versitygw
+  step kubernetes "$KUBERNETES_VERSION" build_kube
+  step helm "$HELM_VERSION" build_helm
+else
+  step rclone "$RCLONE_VERSION" build_rclone
+fi
 current_step=""
-echo "tools: all present in $BIN"
+echo "tools: all $SET tools present in $BIN"

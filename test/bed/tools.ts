@@ -5,10 +5,20 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-export type ToolName = 'etcd' | 'kube-apiserver' | 'kubectl' | 'nats-server' | 'versitygw' | 'helm' | 'node';
+export type ToolName =
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kubectl'
+  | 'nats-server'
+  | 'versitygw'
+  | 'helm'
+  | 'node'
+  | 'rclone';
 
 export function toolPath(name: ToolName): string {
   const file = path.join(process.env.FERRY_TOOLS_BIN ?? path.join(repoRoot, '.tools', 'bin'), name);
-  if (!existsSync(file)) throw new Error(`${name} not found at ${file}: run 'make tools' first`);
+  // rclone is the benchmarks' peer tool, built apart from what the tests need.
+  const builtBy = name === 'rclone' ? 'make bench-tools' : 'make tools';
+  if (!existsSync(file)) throw new Error(`${name} not found at ${file}: run '${builtBy}' first`);
   return file;
 }
