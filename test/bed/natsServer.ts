@@ -7,7 +7,8 @@ import { toolPath } from './tools.ts';
 
 export class NatsServer extends BedServer {
   readonly url: string;
-  private readonly monitorUrl: string;
+  /** The HTTP monitoring endpoint (/varz, /jsz, /healthz). */
+  readonly monitorUrl: string;
 
   private constructor(bedDir: string, port: number, monitorPort: number) {
     const storeDir = path.join(bedDir, 'nats');

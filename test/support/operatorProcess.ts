@@ -67,6 +67,11 @@ export class OperatorProcess {
     return operator;
   }
 
+  /** The operator's process id (for reading its memory use). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
