@@ -23,10 +23,18 @@ import { connect } from '@nats-io/transport-node';
 import type { ReplicationJobSpec } from '../api/v1alpha1/index.ts';
 import { ledgerPrefix } from '../api/names.ts';
 import { tasksSubject } from '../api/tasks.ts';
-import { createBucket, listAll, seed, verifyCopy, type DataSet, type Verification } from './harness/buckets.ts';
+import {
+  createBucket,
+  listAll,
+  seed,
+  verifyCopy,
+  type DataSet,
+  type Verification,
+} from './harness/buckets.ts';
 import { economyBetween, economySnapshot, type EconomyReport } from './harness/economy.ts';
 import { benchNamespace, FerryBed, type JobTimeline } from './harness/ferryBed.ts';
 import { UsageSampler, type Usage } from './harness/processUsage.ts';
+import { printTable } from './harness/table.ts';
 import { rcloneCopy, rcloneVersion, type RcloneRun } from './harness/rclone.ts';
 
 interface Scenario {
@@ -66,7 +74,8 @@ const args = new Map(
 );
 const only = new Set((args.get('only') ?? 'large,small,resume').split(','));
 const runs = Number(args.get('runs') ?? 1);
-if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${args.get('runs')}`);
+if (!Number.isInteger(runs) || runs < 1)
+  throw new Error(`--runs must be a positive integer, got ${args.get('runs')}`);
 
 const say = (line: string) => console.log(`bench: ${line}`);
 const secs = (s: number | undefined) => (s === undefined ? '–' : `${s.toFixed(2)} s`);
@@ -165,7 +174,8 @@ async function transfer(bed: FerryBed, scenario: Scenario): Promise<TransferResu
     const usage = sampleUsage(bed, true);
     const timeline = await bed.runJob(name, bed.jobSpec(sourceBucket, ferryBucket, scenario.tuning));
     result.ferryUsage = await usage.stop();
-    if (before) result.economy = economyBetween(before, await economySnapshot(economyEndpoints(bed)), data.count);
+    if (before)
+      result.economy = economyBetween(before, await economySnapshot(economyEndpoints(bed)), data.count);
     result.verified = await verifyCopy(
       { client: src, bucket: sourceBucket },
       { client: dst, bucket: ferryBucket },
@@ -201,52 +211,93 @@ function printTransferTable(results: TransferResult[]): void {
       verified: `${r.verified.objects} objects, ${r.verified.bytes} B, ${r.verified.etagsCompared} ETags`,
     };
   });
-  console.log(`\nTransfer (median of ${runs} run${runs > 1 ? 's' : ''} each; source and destination are two S3 servers)`);
-  console.table(rows);
+  printTable(
+    `Transfer (median of ${runs} run${runs > 1 ? 's' : ''} each; source and destination are two S3 servers)`,
+    rows,
+  );
   for (const r of results) {
     console.log(
       `  ${r.scenario.data.label}: Ferry job tuning ${JSON.stringify(r.scenario.tuning)}; ` +
         `rclone copy -v ${r.scenario.rcloneFlags.join(' ')}`,
     );
   }
+  printTable(
+    "Where Ferry's wall time goes (last run; seconds after the job was created)",
+    results.map((r) => {
+      const t = r.ferry[r.ferry.length - 1]!;
+      return {
+        scenario: r.scenario.data.label,
+        'workers ready': secs(t.workersReadyAt),
+        'first task dispatched (planned)': secs(t.firstDispatchAt),
+        'first status': secs(t.firstStatusAt),
+        'last status': secs(t.lastStatusAt),
+        Complete: secs(t.seconds),
+        'copying (first dispatch → last status)': secs(
+          t.lastStatusAt !== undefined && t.firstDispatchAt !== undefined
+            ? t.lastStatusAt - t.firstDispatchAt
+            : undefined,
+        ),
+      };
+    }),
+  );
   for (const r of results) {
     // Where the CPU went: on two cores, CPU seconds bound the wall time.
     const labels = new Set([...r.ferryUsage.keys(), ...r.rcloneUsage.keys()]);
     const cell = (u: Usage | undefined) => (u ? `${u.cpuSeconds.toFixed(2)} s / ${u.peakRssMB} MB` : '–');
     const total = (m: Map<string, Usage>) => [...m.values()].reduce((n, u) => n + u.cpuSeconds, 0).toFixed(2);
-    console.log(`\nCPU seconds / peak RSS per process, ${r.scenario.data.label} (last run of each tool)`);
-    console.table([
+    printTable(`CPU seconds / peak RSS per process, ${r.scenario.data.label} (last run of each tool)`, [
       ...[...labels].map((label) => ({
         process: label,
         'Ferry run': cell(r.ferryUsage.get(label)),
         'rclone run': cell(r.rcloneUsage.get(label)),
       })),
-      { process: 'total CPU', 'Ferry run': `${total(r.ferryUsage)} s`, 'rclone run': `${total(r.rcloneUsage)} s` },
+      {
+        process: 'total CPU',
+        'Ferry run': `${total(r.ferryUsage)} s`,
+        'rclone run': `${total(r.rcloneUsage)} s`,
+      },
     ]);
   }
 }
 
 function printEconomy(e: EconomyReport): void {
   const per = (n: number) => (n / e.objects).toFixed(4);
-  console.log(`\nLedger and message economy (${e.objects} objects of 4 KiB, one Ferry job; target ≤ 0.05 each)`);
-  console.table([
-    { counter: 'etcd revisions (committed write txns)', total: e.etcdRevisions, 'per object': per(e.etcdRevisions) },
-    { counter: 'etcd put operations', total: e.etcdPuts, 'per object': per(e.etcdPuts) },
-    { counter: 'etcd delete operations', total: e.etcdDeletes, 'per object': per(e.etcdDeletes) },
-    { counter: 'etcd txn requests', total: e.etcdTxns, 'per object': per(e.etcdTxns) },
-    ...Object.entries(e.streamMessages).map(([name, n]) => ({
-      counter: `JetStream messages stored in ${name}`,
-      total: n,
-      'per object': per(n),
-    })),
-    { counter: 'JetStream messages, all streams', total: e.jetStreamMessages, 'per object': per(e.jetStreamMessages) },
-    { counter: 'NATS messages in (every publish, ack, pull)', total: e.natsInMsgs, 'per object': per(e.natsInMsgs) },
-  ]);
+  printTable(
+    `Ledger and message economy (${e.objects} objects of 4 KiB, one Ferry job; target ≤ 0.05 each)`,
+    [
+      {
+        counter: 'etcd revisions (committed write txns)',
+        total: e.etcdRevisions,
+        'per object': per(e.etcdRevisions),
+      },
+      { counter: 'etcd put operations', total: e.etcdPuts, 'per object': per(e.etcdPuts) },
+      { counter: 'etcd delete operations', total: e.etcdDeletes, 'per object': per(e.etcdDeletes) },
+      { counter: 'etcd txn requests', total: e.etcdTxns, 'per object': per(e.etcdTxns) },
+      ...Object.entries(e.streamMessages).map(([name, n]) => ({
+        counter: `JetStream messages stored in ${name}`,
+        total: n,
+        'per object': per(n),
+      })),
+      {
+        counter: 'JetStream messages, all streams',
+        total: e.jetStreamMessages,
+        'per object': per(e.jetStreamMessages),
+      },
+      {
+        counter: 'NATS messages in (every publish, ack, pull)',
+        total: e.natsInMsgs,
+        'per object': per(e.natsInMsgs),
+      },
+    ],
+  );
 }
 
 /** Counts the job's task records by state, straight from the ledger. */
 async function ledgerStates(etcd: Etcd3, uid: string): Promise<Record<string, number>> {
-  const records = await etcd.getAll().prefix(`${ledgerPrefix(uid)}tasks/`).strings();
+  const records = await etcd
+    .getAll()
+    .prefix(`${ledgerPrefix(uid)}tasks/`)
+    .strings();
   const counts: Record<string, number> = {};
   for (const value of Object.values(records)) {
     const state = (JSON.parse(value) as { state: string }).state;
@@ -284,7 +335,9 @@ async function resumeSideBySide(bed: FerryBed, scenario: Scenario): Promise<void
     await bed.operator!.stop();
     states = await ledgerStates(etcd, uid);
     const halfKeys = (await listAll(dst, ferryBucket)).map((o) => o.Key!);
-    say(`resume: Ferry stopped with tasks ${JSON.stringify(states)}, ${halfKeys.length} objects at the destination`);
+    say(
+      `resume: Ferry stopped with tasks ${JSON.stringify(states)}, ${halfKeys.length} objects at the destination`,
+    );
 
     // 2. rclone on the same half-copied destination: the same keys put in a fresh bucket first.
     const rcloneBucket = 'rclone-resume';
@@ -297,8 +350,18 @@ async function resumeSideBySide(bed: FerryBed, scenario: Scenario): Promise<void
       '--no-traverse',
       ...scenario.rcloneFlags,
     ]);
-    const rclone = await rcloneCopy(bed.source, bed.destination, sourceBucket, rcloneBucket, scenario.rcloneFlags);
-    await verifyCopy({ client: src, bucket: sourceBucket }, { client: dst, bucket: rcloneBucket }, 'rclone resume');
+    const rclone = await rcloneCopy(
+      bed.source,
+      bed.destination,
+      sourceBucket,
+      rcloneBucket,
+      scenario.rcloneFlags,
+    );
+    await verifyCopy(
+      { client: src, bucket: sourceBucket },
+      { client: dst, bucket: rcloneBucket },
+      'rclone resume',
+    );
 
     // 3. Ferry resumed: a new operator process; the first re-sent task seen on NATS.
     let firstTaskAt = 0;
@@ -328,27 +391,31 @@ async function resumeSideBySide(bed: FerryBed, scenario: Scenario): Promise<void
       if (performance.now() - began > 600_000) throw new Error('the resumed job did not complete in 600 s');
       await new Promise((r) => setTimeout(r, 100));
     }
-    await verifyCopy({ client: src, bucket: sourceBucket }, { client: dst, bucket: ferryBucket }, 'Ferry resume');
+    await verifyCopy(
+      { client: src, bucket: sourceBucket },
+      { client: dst, bucket: ferryBucket },
+      'Ferry resume',
+    );
     await bed.deleteJob(name);
 
-    console.log(
-      `\nResume of the half-done job (${scenario.data.label}; ${halfKeys.length} objects already at the destination, ` +
+    printTable(
+      `Resume of the half-done job (${scenario.data.label}; ${halfKeys.length} objects already at the destination, ` +
         `ledger ${JSON.stringify(states)})`,
+      [
+        {
+          tool: 'Ferry',
+          'to first re-sent task / first object copied': secs(ferryFirst),
+          'to completion': secs((completeAt - began) / 1000),
+          note: `operator process start → first task on NATS (healthy after ${secs((healthyAt - began) / 1000)})`,
+        },
+        {
+          tool: 'rclone',
+          'to first re-sent task / first object copied': secs(rclone.firstCopiedSeconds),
+          'to completion': secs(rclone.seconds),
+          note: `rclone copy -v ${scenario.rcloneFlags.join(' ')}: lists both sides, then copies the rest`,
+        },
+      ],
     );
-    console.table([
-      {
-        tool: 'Ferry',
-        'to first re-sent task / first object copied': secs(ferryFirst),
-        'to completion': secs((completeAt - began) / 1000),
-        note: `operator process start → first task on NATS (healthy after ${secs((healthyAt - began) / 1000)})`,
-      },
-      {
-        tool: 'rclone',
-        'to first re-sent task / first object copied': secs(rclone.firstCopiedSeconds),
-        'to completion': secs(rclone.seconds),
-        note: `rclone copy -v ${scenario.rcloneFlags.join(' ')}: lists both sides, then copies the rest`,
-      },
-    ]);
   } finally {
     etcd.close();
     await nc.close();
@@ -361,11 +428,16 @@ say(`${await rcloneVersion()}; node ${process.version}; ${os.cpus().length} core
 const bed = await FerryBed.start((line) => say(line));
 try {
   const results: TransferResult[] = [];
-  for (const scenario of scenarios.filter((s) => only.has(s.key))) results.push(await transfer(bed, scenario));
+  for (const scenario of scenarios.filter((s) => only.has(s.key)))
+    results.push(await transfer(bed, scenario));
   if (results.length > 0) printTransferTable(results);
   const economy = results.find((r) => r.economy)?.economy;
   if (economy) printEconomy(economy);
-  if (only.has('resume')) await resumeSideBySide(bed, scenarios.find((s) => s.key === 'small')!);
+  if (only.has('resume'))
+    await resumeSideBySide(
+      bed,
+      scenarios.find((s) => s.key === 'small')!,
+    );
 } catch (err) {
   console.error(`bench: FAILED: ${(err as Error).stack ?? String(err)}\n(logs in ${bed.logDir})`);
   process.exitCode = 1;

@@ -74,7 +74,11 @@ export interface EconomyReport {
   natsInMsgs: number;
 }
 
-export function economyBetween(before: EconomySnapshot, after: EconomySnapshot, objects: number): EconomyReport {
+export function economyBetween(
+  before: EconomySnapshot,
+  after: EconomySnapshot,
+  objects: number,
+): EconomyReport {
   const streamMessages: Record<string, number> = {};
   for (const [name, last] of Object.entries(after.streams)) {
     const delta = last - (before.streams[name] ?? 0);

@@ -171,7 +171,12 @@ export class FerryBed {
    * Creates the job and waits for it to be Complete, reading its status every
    * `pollMs`; resolves with the wall time and when each stage was first seen.
    */
-  async runJob(name: string, spec: ReplicationJobSpec, pollMs = 100, timeoutMs = 900_000): Promise<JobTimeline> {
+  async runJob(
+    name: string,
+    spec: ReplicationJobSpec,
+    pollMs = 100,
+    timeoutMs = 900_000,
+  ): Promise<JobTimeline> {
     const nc = await connect({ servers: this.plane.nats.url });
     const timeline: Partial<JobTimeline> = {};
     const began = performance.now();
@@ -209,7 +214,8 @@ export class FerryBed {
       const s = job.status ?? {};
       const now = at();
       if (s.phase === 'Running') timeline.runningAt ??= now;
-      if (s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) timeline.workersReadyAt ??= now;
+      if (s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+        timeline.workersReadyAt ??= now;
       if ((s.tasks?.succeeded ?? 0) > 0) timeline.firstTaskDoneAt ??= now;
       if (s.conditions?.some((c) => c.type === 'Failed' && c.status === 'True'))
         throw new Error(`job ${name} failed: ${JSON.stringify(s.lastFailure ?? s)}`);
@@ -223,7 +229,13 @@ export class FerryBed {
 
   /** Deletes the job and waits until it is gone (its finalizer removed its pods and ledger state). */
   async deleteJob(name: string): Promise<void> {
-    await this.objects.deleteNamespacedCustomObject({ group, version, namespace: benchNamespace, plural, name });
+    await this.objects.deleteNamespacedCustomObject({
+      group,
+      version,
+      namespace: benchNamespace,
+      plural,
+      name,
+    });
     await waitFor(
       `job ${name} to be deleted`,
       async () => {

@@ -71,7 +71,12 @@ export async function rcloneCopy(
   });
   const seconds = (performance.now() - began) / 1000;
   if (code !== 0) throw new Error(`rclone ${args.join(' ')} exited with ${code}:\n${tail}`);
-  const [peakKiB, user, system] = readFileSync(usageFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  const [peakKiB, user, system] = readFileSync(usageFile, 'utf8')
+    .trim()
+    .split('\n')
+    .pop()!
+    .split(' ')
+    .map(Number);
   rmSync(usageFile, { force: true });
   return { seconds, firstCopiedSeconds, peakRssMB: Math.round(peakKiB! / 1024), cpuSeconds: user! + system! };
 }
