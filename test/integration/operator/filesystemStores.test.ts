@@ -11,6 +11,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { ReplicationJob, ReplicationJobSpec } from '../../../api/v1alpha1/index.ts';
 import { group, version } from '../../../api/v1alpha1/index.ts';
 import { bedEndpoints } from '../../support/bed.ts';
+import { waitFor } from '../../support/wait.ts';
 import {
   bucketHashes as readBucketHashes,
   bucketWith as bucketWithContents,
@@ -78,15 +79,17 @@ describe('ReplicationJobs with a filesystem store', () => {
       logDir,
       runner: { volumeDir: path.join(logDir, 'volumes') },
     });
-    for (const name of ['exports', 'mirror'])
-      await bed.core.createNamespacedPersistentVolumeClaim({
-        namespace,
-        body: {
-          metadata: { name },
-          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-        },
-      });
+    for (const name of ['exports', 'mirror']) await createClaim(name);
   });
+
+  const createClaim = (name: string) =>
+    bed.core.createNamespacedPersistentVolumeClaim({
+      namespace,
+      body: {
+        metadata: { name },
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+      },
+    });
 
   afterAll(async () => {
     await bed?.stop();
@@ -218,6 +221,35 @@ describe('ReplicationJobs with a filesystem store', () => {
       bytes: { planned: totalBytes(copied), copied: totalBytes(copied), skipped: totalBytes(identical) },
     });
     expect(walk(root)).toEqual(hashes(contents));
+  });
+
+  it('waits, Pending and not failed, while its claim does not exist, and completes once it does', async () => {
+    const contents = new Map([...mixedContents()].filter(([k]) => k.startsWith('docs/1')));
+    fill(path.join(bed.runner.claimDir(namespace, 'arriving'), 'data'), contents);
+    const bucket = `late-claim-${Date.now()}`;
+    await bed.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+
+    const finished = runJob('late-claim', {
+      source: { filesystem: { claimName: 'arriving', path: '/data' } },
+      destination: s3Store(bucket),
+    });
+    await waitFor('the source worker to wait for its claim', async () => {
+      const pods = (await bed.core.listNamespacedPod({ namespace })).items;
+      const source = pods.find((p) => p.metadata!.name!.startsWith('late-claim-source-'));
+      return (
+        source?.status?.containerStatuses?.[0]?.state?.waiting?.message?.includes(
+          'persistentvolumeclaim "arriving" not found',
+        ) ?? false
+      );
+    });
+    await new Promise((r) => setTimeout(r, 2_000));
+    const waiting = await bed.readJob('late-claim');
+    expect(waiting.status?.phase).toBe('Pending');
+    expect(waiting.status?.conditions?.find((c) => c.type === 'Failed')?.status).not.toBe('True');
+
+    await createClaim('arriving');
+    expectAllCopied(await finished, contents);
+    expect(await bucketHashes(bucket)).toEqual(hashes(contents));
   });
 
   it('fails, naming the problem, when the source path does not exist on the volume', async () => {
