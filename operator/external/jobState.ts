@@ -5,7 +5,7 @@ import type { Etcd3 } from 'etcd3';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { consumerPrefix, ledgerPrefix, streams } from '../../api/names.ts';
 import { listingEndpointsBucket } from '../../api/listing.ts';
-import { endpointsBucket, uploadsBucket } from '../../api/tasks.ts';
+import { endpointsBucket, statusSubject, tasksSubject, uploadsBucket } from '../../api/tasks.ts';
 import {
   defaultConsumerSettings,
   ensureJobConsumers,
@@ -35,11 +35,21 @@ export class ExternalJobState {
     await ensureJobConsumers(jsm, jobUid, this.consumers);
   }
 
-  /** Idempotent: removing what is already gone succeeds. */
+  /**
+   * Removes the job's ledger, its consumers and the messages left on its
+   * subjects (task messages of an earlier epoch no worker acknowledged, say:
+   * with the consumers gone nothing would ever take them) and the workers' KV
+   * records of it. Idempotent:
+   * removing what is already gone succeeds.
+   */
   async remove(jobUid: string): Promise<void> {
     await this.etcd.delete().prefix(ledgerPrefix(jobUid));
     const jsm = await this.jsm();
-    for (const stream of Object.values(streams)) {
+    const subjects = [
+      [streams.tasks, tasksSubject(jobUid)],
+      [streams.status, statusSubject(jobUid)],
+    ] as const;
+    for (const [stream, subject] of subjects) {
       let names: string[];
       try {
         names = (await jsm.consumers.list(stream).next()).map((c) => c.name);
@@ -50,6 +60,7 @@ export class ExternalJobState {
       for (const name of names.filter((n) => n.startsWith(consumerPrefix(jobUid)))) {
         await jsm.consumers.delete(stream, name);
       }
+      await jsm.streams.purge(stream, { filter: subject });
     }
     // The workers' KV records of the job (announced endpoints, multipart uploads).
     for (const bucket of [endpointsBucket, listingEndpointsBucket, uploadsBucket]) {
