@@ -8,7 +8,12 @@
 // - A task that failed permanently, or ran out of attempts, stays FAILED (the
 //   job reports it) unless `retryFailed` is set — a user's retry request.
 // - Deletes are sent only once every copy task has succeeded.
+// - Older epochs' task messages still queued in the stream are withdrawn
+//   first: a worker would carry each out only to have its status fenced off,
+//   copying those objects twice (the new epoch re-sends every one of them).
 import type { JetStreamClient } from '@nats-io/jetstream';
+import { streams } from '../../api/names.ts';
+import { tasksSubject } from '../../api/tasks.ts';
 import { dispatchTasks, type Dispatch } from '../dispatch/dispatcher.ts';
 import type { TaskLedger, TaskRecord } from '../ledger/taskLedger.ts';
 
@@ -43,6 +48,10 @@ export async function resumeIncompleteTasks(
 ): Promise<ResumeSummary> {
   const batchSize = options.batchSize ?? 100;
   const epoch = await ledger.openEpoch();
+  // After the new epoch is recorded, so no older message can be judged current; a worker
+  // holding one already finishes it (fenced off), only the queued ones go.
+  const jsm = await js.jetstreamManager();
+  await jsm.streams.purge(streams.tasks, { filter: tasksSubject(jobUid) });
   const summary: ResumeSummary = { epoch, succeeded: 0, resent: 0, deletesHeld: 0, failed: [] };
   let copiesIncomplete = 0;
   const deletes: Dispatch[] = [];

@@ -105,4 +105,36 @@ describe('resume after a failure', () => {
     expect((await takeSentTasks(uid)).map((m) => m.task)).toEqual([del]);
     await ledger.remove();
   });
+
+  it("withdraws the older epochs' task messages still queued, so no worker carries a task out twice", async () => {
+    const uid = randomUUID();
+    const ledger = new TaskLedger(etcd, uid);
+    await ledger.ensureJob();
+    await ensureJobConsumers(jsm, uid);
+    const copies: PlannedTask[] = Array.from({ length: 4 }, (_, i) => ({
+      kind: 'copy',
+      id: taskId(i),
+      objects: [{ key: `k${i}`, size: 1 }],
+      bytes: 1,
+    }));
+    await ledger.recordPlan(copies, {}, true);
+    // Dispatched, and the operator died before any worker took them: all four are still queued.
+    await dispatchTasks(
+      js,
+      ledger,
+      uid,
+      copies.map((task) => ({ task, epoch: 1, attempt: 1 })),
+    );
+    await ledger.applyUpdates([{ taskId: taskId(0), state: 'SUCCEEDED', epoch: 1, attempt: 1 }]);
+
+    const summary = await resumeIncompleteTasks(ledger, js, uid, { maxAttempts: 5, retryFailed: false });
+    expect(summary).toMatchObject({ epoch: 2, succeeded: 1, resent: 3 });
+    const queued = await takeSentTasks(uid);
+    expect(queued.map((m) => `${m.task.id}@${m.epoch}.${m.attempt}`).sort()).toEqual([
+      `${taskId(1)}@2.2`,
+      `${taskId(2)}@2.2`,
+      `${taskId(3)}@2.2`,
+    ]);
+    await ledger.remove();
+  });
 });
