@@ -41,6 +41,7 @@ export const workerEnv = {
   logLevel: 'FERRY_LOG_LEVEL',
   /** The task consumer's ack-wait: a source worker signals progress on a long task well within it. */
   taskAckWaitMs: 'FERRY_TASK_ACK_WAIT_MS',
+  bandwidth: 'FERRY_BANDWIDTH_BYTES_PER_SECOND',
   accessKeyId: 'AWS_ACCESS_KEY_ID',
   secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
 } as const;

@@ -24,6 +24,8 @@ export interface WorkerConfig {
    * the task redelivered to another worker.
    */
   workingIntervalMs: number;
+  /** A source worker's share of the job's bandwidth limit (bytes per second); unset: unlimited. */
+  bandwidthBytesPerSecond?: number;
 }
 
 export type StoreConfig = { s3: S3StoreConfig } | { filesystem: FilesystemStoreConfig };
@@ -78,6 +80,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     concurrency: positiveInt(env, workerEnv.concurrency),
     store: parseStore(required(env, workerEnv.store)),
     token: required(env, workerEnv.token),
+    ...(env[workerEnv.bandwidth] ? { bandwidthBytesPerSecond: positiveInt(env, workerEnv.bandwidth) } : {}),
     workingIntervalMs: Math.max(100, Math.floor(positiveInt(env, workerEnv.taskAckWaitMs, 60_000) / 3)),
   };
 }

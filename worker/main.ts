@@ -16,7 +16,9 @@ import { loadWorkerConfig, WorkerConfigError } from './config.ts';
 import { announceDestination, announceListing, DestinationDirectory } from './endpoints.ts';
 import { createListingRoute } from './listing/listingEndpoint.ts';
 import { FilesystemStore, openObjectStore } from './storage/index.ts';
+import { WorkerMetrics } from './metrics.ts';
 import { SourceTaskLoop } from './taskLoop.ts';
+import { BandwidthLimiter } from './transfer/copyTask.ts';
 import { createDestinationHandler } from './transfer/destinationEndpoint.ts';
 import { UploadRegistry } from './transfer/uploadRegistry.ts';
 
@@ -32,6 +34,7 @@ async function main(): Promise<void> {
   });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ferry_worker_' });
+  const metrics = new WorkerMetrics(registry);
   let shuttingDown = false;
 
   // The SDK's default chain reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, set from the job's Secret.
@@ -39,7 +42,13 @@ async function main(): Promise<void> {
   const nc = await connect({ servers: config.natsUrl, maxReconnectAttempts: -1, name: config.podName });
   const transfer =
     config.role === 'destination'
-      ? createDestinationHandler(store, config.token, jobLog, await UploadRegistry.open(nc, config.jobUid))
+      ? createDestinationHandler(
+          store,
+          config.token,
+          jobLog,
+          await UploadRegistry.open(nc, config.jobUid),
+          metrics,
+        )
       : undefined;
   const listing = createListingRoute(store, config.token, jobLog, {
     // A source directory that is missing must not read as an empty source.
@@ -70,6 +79,10 @@ async function main(): Promise<void> {
       concurrency: config.concurrency,
       workingIntervalMs: config.workingIntervalMs,
       log: jobLog,
+      metrics,
+      ...(config.bandwidthBytesPerSecond
+        ? { bandwidth: new BandwidthLimiter(config.bandwidthBytesPerSecond) }
+        : {}),
     });
     loop.start();
   }

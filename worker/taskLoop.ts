@@ -1,6 +1,7 @@
-// A source worker's task loop: pull a task of the job from JetStream, report
-// RUNNING, carry it out against a destination worker, report the outcome, and
-// only then acknowledge the task. A worker that dies mid-task never acks it, so
+// A source worker's task loop: pull tasks of the job from JetStream (as many
+// at once as the worker's concurrency; their objects share that many
+// streams), report RUNNING, carry each out against a destination worker,
+// report the outcome, and only then acknowledge the task. A worker that dies mid-task never acks it, so
 // JetStream hands it to another worker after ack-wait; while a long task runs,
 // `working()` keeps extending that deadline.
 import http from 'node:http';
@@ -8,9 +9,11 @@ import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'winston';
 import { streams } from '../api/names.ts';
 import { statusSubject, taskConsumerName, type StatusMessage, type TaskMessage } from '../api/tasks.ts';
+import type { WorkerMetrics } from './metrics.ts';
+import { Permits } from './permits.ts';
 import type { ObjectStore } from './storage/objectStore.ts';
 import { runCopyPartTask } from './transfer/copyPartTask.ts';
-import { runCopyTask } from './transfer/copyTask.ts';
+import { runCopyTask, type BandwidthLimiter, type CopyOutcome } from './transfer/copyTask.ts';
 import { deleteObject, type DestinationTarget } from './transfer/destinationClient.ts';
 import { TransferError } from './transfer/protocol.ts';
 
@@ -22,34 +25,64 @@ export interface TaskLoopOptions {
   /** A destination worker's base URL (see endpoints.ts). */
   pickDestination: () => Promise<string>;
   token: string;
-  /** Objects copied at once within a task. */
+  /** Object streams at once, shared by the tasks the worker holds (it holds as many tasks). */
   concurrency: number;
   log: Logger;
   /** How often a running task tells JetStream it is still being worked on. */
   workingIntervalMs?: number;
+  /** This worker's share of the job's bandwidth limit. */
+  bandwidth?: BandwidthLimiter;
+  metrics?: WorkerMetrics;
 }
 
 type Outcome = Pick<StatusMessage, 'state' | 'objectsDone' | 'bytesDone' | 'error'>;
 
+/** A task message the worker holds: until it is acked, or handed back at shutdown. */
+interface Held {
+  handedBack: boolean;
+}
+
 export class SourceTaskLoop {
   private readonly options: TaskLoopOptions;
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  private readonly permits: Permits;
+  private readonly held = new Map<JsMsg, Held>();
+  private readonly handling = new Set<Promise<void>>();
   private stopped = false;
   private running: Promise<void> | undefined;
 
   constructor(options: TaskLoopOptions) {
     this.options = options;
+    this.permits = new Permits(options.concurrency);
   }
 
   start(): void {
     this.running = this.loop();
   }
 
-  /** Finishes the task in hand, then stops taking new ones. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking tasks and lets the ones in hand finish for up to `graceMs`;
+   * those still running then are handed back to JetStream at once (another
+   * worker gets them without waiting for ack-wait) and their transfers cut:
+   * a destination never commits a body cut short, so nothing half-written is
+   * ever visible.
+   */
+  async stop(graceMs = 20_000): Promise<void> {
     this.stopped = true;
     await this.running;
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
+    const finished = Promise.all([...this.handling]).then(() => 'done' as const);
+    if ((await Promise.race([finished, graceOver])) === 'late') {
+      for (const [msg, held] of this.held) {
+        held.handedBack = true;
+        msg.nak();
+      }
+      this.options.log.info('shutdown: tasks still running were handed back', { tasks: this.held.size });
+    }
+    clearTimeout(timer);
     this.agent.destroy();
+    await finished;
   }
 
   private async loop(): Promise<void> {
@@ -57,9 +90,19 @@ export class SourceTaskLoop {
     let consumer: Consumer | undefined;
     while (!this.stopped) {
       try {
+        if (this.handling.size >= this.options.concurrency) {
+          await Promise.race(this.handling);
+          continue;
+        }
         consumer ??= await js.consumers.get(streams.tasks, taskConsumerName(jobUid));
         const msg = await consumer.next({ expires: 2_000 });
-        if (msg) await this.handle(msg);
+        if (!msg) continue;
+        if (this.stopped) {
+          msg.nak(); // fetched as we stopped: straight back
+          break;
+        }
+        const handling = this.handle(msg).finally(() => this.handling.delete(handling));
+        this.handling.add(handling);
       } catch (err) {
         log.warn('task loop error; retrying', { error: String(err) });
         consumer = undefined;
@@ -98,18 +141,35 @@ export class SourceTaskLoop {
       attempt: message.attempt,
     });
     const keepAlive = setInterval(() => msg.working(), this.options.workingIntervalMs ?? 10_000);
+    const held: Held = { handedBack: false };
+    this.held.set(msg, held);
+    const metrics = this.options.metrics;
+    metrics?.tasksInFlight.inc();
+    const began = process.hrtime.bigint();
     try {
       await this.report(message, { state: 'RUNNING' });
       const outcome = await this.run(message);
+      // Handed back at shutdown: another worker reports this task.
+      if (held.handedBack) return;
       await this.report(message, outcome);
       msg.ack();
+      metrics?.taskDuration.observe(
+        {
+          kind: message.task.kind,
+          outcome: outcome.state === 'SUCCEEDED' ? 'succeeded' : outcome.error!.kind,
+        },
+        Number(process.hrtime.bigint() - began) / 1e9,
+      );
       log.info('task done', { state: outcome.state, objects: outcome.objectsDone, bytes: outcome.bytesDone });
     } catch (err) {
+      if (held.handedBack) return;
       // Could not report: hand the task back so it is not lost.
       log.warn('task handed back', { error: String(err) });
       msg.nak(1_000);
     } finally {
       clearInterval(keepAlive);
+      this.held.delete(msg);
+      metrics?.tasksInFlight.dec();
     }
   }
 
@@ -124,7 +184,10 @@ export class SourceTaskLoop {
       case 'copy': {
         const outcome = await runCopyTask(task, this.options.source, target, {
           concurrency: this.options.concurrency,
+          permits: this.permits,
+          bandwidth: this.options.bandwidth,
         });
+        this.count('copied', outcome);
         return {
           state: outcome.state,
           objectsDone: outcome.objectsDone,
@@ -138,6 +201,7 @@ export class SourceTaskLoop {
             await deleteObject(target, key);
           } catch (err) {
             const kind = err instanceof TransferError ? err.kind : 'retryable';
+            this.options.metrics?.failed(kind, err instanceof TransferError ? err.code : 'NetworkError');
             return {
               state: 'FAILED',
               error: {
@@ -151,7 +215,11 @@ export class SourceTaskLoop {
         return { state: 'SUCCEEDED', objectsDone: task.keys.length, bytesDone: 0 };
       }
       case 'copyPart': {
-        const outcome = await runCopyPartTask(task, this.options.source, target, {});
+        const outcome = await runCopyPartTask(task, this.options.source, target, {
+          permits: this.permits,
+          bandwidth: this.options.bandwidth,
+        });
+        this.count('copied', outcome);
         return {
           state: outcome.state,
           objectsDone: outcome.objectsDone,
@@ -160,5 +228,13 @@ export class SourceTaskLoop {
         };
       }
     }
+  }
+
+  private count(operation: 'copied', outcome: CopyOutcome): void {
+    const metrics = this.options.metrics;
+    if (!metrics) return;
+    metrics.objects.inc({ operation }, outcome.objectsDone);
+    metrics.bytes.inc({ direction: 'sent' }, outcome.bytesDone);
+    for (const failure of outcome.failed) metrics.failed(failure.kind, failure.code);
   }
 }

@@ -2,6 +2,7 @@
 // and slot always give the same pod, so a repeated create is harmless.
 import type * as k8s from '@kubernetes/client-node';
 import type { ReplicationJob, Store, WorkerPool } from '../../api/v1alpha1/index.ts';
+import { parseByteQuantity } from '../../api/quantity.ts';
 import {
   annotations,
   labels,
@@ -34,6 +35,17 @@ export function workerPool(job: ReplicationJob, role: WorkerRole): WorkerPool {
 
 export function desiredReplicas(job: ReplicationJob, role: WorkerRole): number {
   return workerPool(job, role).replicas ?? 1;
+}
+
+/**
+ * spec.bandwidthLimit is the whole job's: each source worker gets an equal
+ * share (destination workers only receive what sources send).
+ */
+function bandwidthEnv(job: ReplicationJob, role: WorkerRole): k8s.V1EnvVar[] {
+  const limit = job.spec.bandwidthLimit;
+  if (limit === undefined || role !== 'source') return [];
+  const share = Math.max(1, Math.floor(parseByteQuantity(limit) / desiredReplicas(job, 'source')));
+  return [{ name: workerEnv.bandwidth, value: String(share) }];
 }
 
 /** The slot a pod fills, e.g. "source-0": stable across the pod's replacements. */
@@ -197,6 +209,7 @@ export function desiredWorkerPod(
             ...(settings.taskAckWaitMs
               ? [{ name: workerEnv.taskAckWaitMs, value: String(settings.taskAckWaitMs) }]
               : []),
+            ...bandwidthEnv(job, role),
             { name: workerEnv.store, value: JSON.stringify(storeConfig(store)) },
             {
               name: workerEnv.token,

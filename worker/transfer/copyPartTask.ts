@@ -4,6 +4,7 @@
 // has confirmed the part's SHA-256, the worker asks it to complete the object;
 // whichever part is stored last completes it.
 import type { PlannedTask } from '../../api/tasks.ts';
+import type { Permits } from '../permits.ts';
 import type { ObjectStore } from '../storage/objectStore.ts';
 import {
   checkSourceUnchanged,
@@ -69,10 +70,11 @@ export async function runCopyPartTask(
   task: CopyPartTask,
   source: ObjectStore,
   target: DestinationTarget,
-  options: { bandwidth?: BandwidthLimiter } = {},
+  options: { bandwidth?: BandwidthLimiter; permits?: Permits } = {},
 ): Promise<CopyOutcome & { objectCompleted: boolean }> {
   try {
-    const { objectCompleted, countsObject } = await copyPart(task, source, target, options.bandwidth);
+    const copy = () => copyPart(task, source, target, options.bandwidth);
+    const { objectCompleted, countsObject } = await (options.permits ? options.permits.run(copy) : copy());
     return {
       state: 'SUCCEEDED',
       objectsDone: countsObject ? 1 : 0,

@@ -5,6 +5,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { PlannedObject, PlannedTask } from '../../api/tasks.ts';
+import type { Permits } from '../permits.ts';
 import type { ObjectStore } from '../storage/objectStore.ts';
 import { asTransferError, sendObject, type DestinationTarget } from './destinationClient.ts';
 import { TransferError, type TransferErrorKind } from './protocol.ts';
@@ -42,6 +43,8 @@ export interface CopyOptions {
   onProgress?: (progress: CopyProgress) => void;
   /** A limiter shared by the worker's transfers, throttling the bytes sent. */
   bandwidth?: BandwidthLimiter;
+  /** The worker's object streams, shared with its other tasks: each object copy holds one. */
+  permits?: Permits;
 }
 
 /**
@@ -238,7 +241,8 @@ export async function runCopyTask(
     while (next < task.objects.length) {
       const object = task.objects[next++]!;
       try {
-        await copyObject(object, source, target, options.bandwidth);
+        const copy = () => copyObject(object, source, target, options.bandwidth);
+        await (options.permits ? options.permits.run(copy) : copy());
         objectsDone += 1;
         bytesDone += object.size;
         options.onProgress?.({ key: object.key, objectsDone, bytesDone });

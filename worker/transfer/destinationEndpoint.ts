@@ -4,6 +4,7 @@
 // next to the worker's probes.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { WorkerMetrics } from '../metrics.ts';
 import type { ObjectStore } from '../storage/objectStore.ts';
 import { createPartRoutes } from './partEndpoint.ts';
 import { completePath, objectsPath, partsPath, sha256Header, type PutResult } from './protocol.ts';
@@ -53,8 +54,9 @@ export function createDestinationHandler(
   token: string,
   log: TransferLog,
   uploads?: UploadRegistry,
+  metrics?: WorkerMetrics,
 ): RouteHandler {
-  const parts = uploads ? createPartRoutes(store, uploads, log) : undefined;
+  const parts = uploads ? createPartRoutes(store, uploads, log, metrics) : undefined;
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://destination');
     const isPart = url.pathname === partsPath || url.pathname === completePath;
@@ -100,6 +102,8 @@ export function createDestinationHandler(
       const result: PutResult = { sha256: written.sha256, size: written.size };
       // One line per committed object at debug level: the audit trail of what this job wrote.
       log.debug(committedMessage, { key, bytes: written.size, sha256: written.sha256 });
+      metrics?.bytes.inc({ direction: 'received' }, written.size);
+      metrics?.objects.inc({ operation: 'committed' });
       send(res, 201, result);
     } catch (err) {
       if (incoming.aborted()) {
@@ -109,6 +113,7 @@ export function createDestinationHandler(
         return;
       }
       const response = storageErrorResponse(err);
+      metrics?.failed(response.body.error.kind, response.body.error.code);
       log.warn('transfer failed', {
         key,
         status: response.status,
@@ -124,9 +129,11 @@ export function createDestinationHandler(
   async function remove(res: ServerResponse, key: string): Promise<void> {
     try {
       await store.delete(key);
+      metrics?.objects.inc({ operation: 'deleted' });
       send(res, 204);
     } catch (err) {
       const response = storageErrorResponse(err);
+      metrics?.failed(response.body.error.kind, response.body.error.code);
       log.warn('delete failed', { key, status: response.status, code: response.body.error.code });
       fail(res, response);
     }

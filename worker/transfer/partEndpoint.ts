@@ -12,6 +12,7 @@
 // last part always finds them all.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { WorkerMetrics } from '../metrics.ts';
 import { ChecksumMismatchError, UploadNotFoundError, type ObjectStore } from '../storage/objectStore.ts';
 import type { TransferLog } from './destinationEndpoint.ts';
 import {
@@ -78,7 +79,12 @@ function discardedResponse(key: string, record: UploadRecord): ErrorResponse {
   );
 }
 
-export function createPartRoutes(store: ObjectStore, uploads: UploadRegistry, log: TransferLog): PartRoutes {
+export function createPartRoutes(
+  store: ObjectStore,
+  uploads: UploadRegistry,
+  log: TransferLog,
+  metrics?: WorkerMetrics,
+): PartRoutes {
   return (req, res, url, key) => {
     const isPut = url.pathname === partsPath;
     if (req.method !== (isPut ? 'PUT' : 'POST')) {
@@ -102,6 +108,7 @@ export function createPartRoutes(store: ObjectStore, uploads: UploadRegistry, lo
 
   function answerError(res: ServerResponse, key: string, err: unknown): void {
     const response = storageErrorResponse(err);
+    metrics?.failed(response.body.error.kind, response.body.error.code);
     log.warn('part transfer failed', {
       key,
       status: response.status,
@@ -168,6 +175,7 @@ export function createPartRoutes(store: ObjectStore, uploads: UploadRegistry, lo
           ...(partSha.sha256 ? { sha256: partSha.sha256 } : {}),
         });
         result = { sha256: part.sha256!, size: part.size, completed: false };
+        metrics?.bytes.inc({ direction: 'received' }, part.size);
       }
       send(res, 201, result);
     } catch (err) {
@@ -248,8 +256,10 @@ export function createPartRoutes(store: ObjectStore, uploads: UploadRegistry, lo
         return answer(await discard(key, record, `the assembled object failed its SHA-256: ${err.message}`));
       throw err;
     }
-    if (await uploads.settle(key, record.uploadId, 'completed', { completedBy: q.partNumber }))
+    if (await uploads.settle(key, record.uploadId, 'completed', { completedBy: q.partNumber })) {
       log.debug(committedMessage, { key, bytes: total, parts: q.partCount });
+      metrics?.objects.inc({ operation: 'committed' });
+    }
     const settled = await uploads.find(key);
     answer({ completed: true, completedBy: settled?.completedBy, missing: [] });
   }

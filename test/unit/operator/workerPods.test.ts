@@ -67,6 +67,18 @@ describe('a worker pod', () => {
     expect(env(pod)[workerEnv.taskAckWaitMs]?.value).toBe('4000');
   });
 
+  it("gives each source worker an equal share of the job's bandwidth limit, and destinations none", () => {
+    const limited = job('limited');
+    limited.spec.bandwidthLimit = '100Mi';
+    limited.spec.workers = { source: { replicas: 4 } };
+    const share = env(desiredWorkerPod(limited, 'source', 1, 0, settings))[workerEnv.bandwidth];
+    expect(share?.value).toBe(String((100 * 1024 * 1024) / 4));
+    expect(
+      env(desiredWorkerPod(limited, 'destination', 0, 0, settings))[workerEnv.bandwidth],
+    ).toBeUndefined();
+    expect(env(source)[workerEnv.bandwidth]).toBeUndefined(); // no limit set
+  });
+
   it('is not restarted in place: the operator replaces failed pods with back-off', () => {
     expect(source.spec!.restartPolicy).toBe('Never');
   });
