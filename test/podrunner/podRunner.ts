@@ -17,7 +17,7 @@ import { registerNode } from './node.ts';
 import { PodWatch } from './podWatch.ts';
 import { podFileName, podKey, PodWorker } from './podWorker.ts';
 import { describe } from './status.ts';
-import { checkVolumeDir, claimDirectory } from './volumes.ts';
+import { checkVolumeDir, claimDirectory, probeReadOnlyMounts } from './volumes.ts';
 
 export type { ResolveEntrypoint, Entrypoint, EntrypointContext } from './entrypoint.ts';
 export { defaultResolveEntrypoint } from './entrypoint.ts';
@@ -40,6 +40,11 @@ export interface PodRunnerOptions {
    * VOLUMEDIR/<namespace>/<claimName> (see volumes.ts); DIR/volumes by default.
    */
   volumeDir?: string;
+  /**
+   * Make readOnly claim mounts read-only (a private mount namespace per
+   * container, where the machine allows one; see volumes.ts). True by default.
+   */
+  enforceReadOnly?: boolean;
   /** Keep a temporary `dir` after stop(). A given `dir` is always kept (its logs/ and all). */
   keepDir?: boolean;
   /** Maps a container's image and command to a local command. */
@@ -67,6 +72,9 @@ export class PodRunner {
   readonly dir: string;
   readonly logDir: string;
   readonly volumeDir: string;
+  /** Whether readOnly claim mounts are read-only for the container's process (see volumes.ts). */
+  readonly enforcesReadOnly: boolean;
+  private readonly readOnlyMounts: string[] | undefined;
   readonly kubeConfig: k8s.KubeConfig;
   private readonly options: PodRunnerOptions;
   private readonly core: k8s.CoreV1Api;
@@ -85,6 +93,8 @@ export class PodRunner {
     this.dir = dir;
     this.logDir = options.logDir ?? path.join(dir, 'logs');
     this.volumeDir = path.resolve(options.volumeDir ?? path.join(dir, 'volumes'));
+    this.readOnlyMounts = options.enforceReadOnly === false ? undefined : probeReadOnlyMounts();
+    this.enforcesReadOnly = this.readOnlyMounts !== undefined;
     this.removeDir = removeDir;
     this.nodeName = options.nodeName ?? 'bed-node';
     this.log = options.log ?? (() => {});
@@ -237,6 +247,7 @@ export class PodRunner {
       restartBackoffMs: this.options.restartBackoffMs ?? 1_000,
       maxProbePeriodSeconds: this.options.maxProbePeriodSeconds ?? Infinity,
       volumeDir: this.volumeDir,
+      readOnlyMounts: this.readOnlyMounts,
       log: this.log,
     });
     this.workers.set(key, created);

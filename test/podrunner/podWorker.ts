@@ -8,7 +8,13 @@ import { localWorkingDir, type ResolveEntrypoint } from './entrypoint.ts';
 import { LocalProcess, type ExitStatus } from './localProcess.ts';
 import { ProbeLoop, type ProbeTarget } from './probes.ts';
 import { Conditions, describe, podStatus, StatusWriter, type PodView } from './status.ts';
-import { mountClaims, rewriteMountPaths, VolumeMountError, type ClaimMount } from './volumes.ts';
+import {
+  mountClaims,
+  rewriteMountPaths,
+  VolumeMountError,
+  withReadOnlyMounts,
+  type ClaimMount,
+} from './volumes.ts';
 
 export interface PodWorkerSettings {
   core: k8s.CoreV1Api;
@@ -24,6 +30,8 @@ export interface PodWorkerSettings {
   maxProbePeriodSeconds: number;
   /** Where claims' host directories are (see volumes.ts). */
   volumeDir: string;
+  /** The `unshare` options that make readOnly mounts read-only; undefined: not enforced here. */
+  readOnlyMounts: string[] | undefined;
   log: (line: string) => void;
 }
 
@@ -183,7 +191,11 @@ export class PodWorker {
         { workingDir: container.workingDir, pod: this.pod },
       );
       env = Object.fromEntries(Object.entries(resolvedEnv).map(([k, v]) => [k, onHost(v)]));
-      entry = { ...resolved, cwd: resolved.cwd ?? localWorkingDir(container.workingDir) };
+      const readOnlyDirs = [...new Set(mounts.filter((m) => m.readOnly).map((m) => m.hostPath))];
+      const command = this.settings.readOnlyMounts
+        ? withReadOnlyMounts(resolved, readOnlyDirs, this.settings.readOnlyMounts)
+        : resolved;
+      entry = { ...command, cwd: resolved.cwd ?? localWorkingDir(container.workingDir) };
     } catch (err) {
       const reason =
         err instanceof ContainerConfigError
@@ -223,7 +235,7 @@ export class PodWorker {
     this.log(`started pid ${proc.pid}: ${entry.command} ${entry.args.join(' ')}`);
     for (const m of mounts)
       this.log(
-        `claim ${m.claimName} at ${m.mountPath} is ${m.hostPath}${m.readOnly ? ' (readOnly: not enforced)' : ''}`,
+        `claim ${m.claimName} at ${m.mountPath} is ${m.hostPath}${!m.readOnly ? '' : this.settings.readOnlyMounts ? ' (read-only)' : ' (readOnly: not enforced on this machine)'}`,
       );
     c.containerID = `podrunner://${proc.pid}`;
     c.state = { running: { startedAt: proc.startedAt } };

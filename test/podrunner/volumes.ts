@@ -5,20 +5,31 @@
 // does not start (its container waits in ContainerCreating, as the kubelet's
 // FailedMount keeps it).
 //
-// A local process has no mount namespace of its own, so a mount path such as
-// /data/store cannot exist for it. Instead the runner rewrites the container's
-// mount paths to their host directories wherever the pod hands a path to its
-// process: the values of its environment variables (which is how the Ferry
-// worker learns its store's directory, inside the FERRY_STORE JSON), its
-// command and its args. A path is rewritten only as a whole path prefix
+// A local process is not given the pod's mounts, so a mount path such as
+// /data/store does not exist for it. Instead the runner rewrites the
+// container's mount paths to their host directories wherever the pod hands a
+// path to its process: the values of its environment variables (which is how
+// the Ferry worker learns its store's directory, inside the FERRY_STORE JSON),
+// its command and its args. A path is rewritten only as a whole path prefix
 // ("/data/store" and "/data/store/x", not "/data/storex"), in one pass (so a
-// host directory is never rewritten again). Limitations, by design:
+// host directory is never rewritten again).
+//
+// readOnly mounts are made read-only where the machine allows it: the process
+// then starts in a private mount namespace (`unshare`, as root or through an
+// unprivileged user namespace) in which each read-only host directory is
+// bind-mounted read-only onto itself, so a write fails with EROFS as in a pod.
+// Where that is not possible, readOnly is not enforced (the runner logs it).
+//
+// Limitations, by design:
 // - a path the program builds itself or reads from a file is not rewritten;
-// - readOnly is not enforced (the process runs with the runner's user, who
-//   owns the directory); the runner only reports it in its log;
+// - a read-only mount covers its host directory for the whole process: a
+//   read-write mount of a directory inside it (or of the same directory at
+//   another path) is read-only too, stricter than a kubelet;
 // - other volume types (emptyDir, secret, configMap) are still ignored.
 // See docs/adr/0005-filesystem-stores-through-worker-listings.md.
-import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
 import { isNotFound } from './env.ts';
@@ -122,4 +133,68 @@ export function rewriteMountPaths(value: string, mounts: readonly ClaimMount[]):
     pattern,
     (_match, lead: string, mountPath: string) => lead + hostPaths.get(mountPath)!,
   );
+}
+
+// Bind-mounts each of its N directory arguments read-only onto itself, then
+// runs the rest of its arguments (in the same process, so signals reach it).
+const readOnlyScript = [
+  'set -e',
+  'n=$1; shift',
+  'while [ "$n" -gt 0 ]; do',
+  '  mount --bind "$1" "$1"',
+  '  mount -o remount,bind,ro "$1"',
+  '  shift; n=$((n - 1))',
+  'done',
+  'exec "$@"',
+].join('\n');
+
+/**
+ * The `unshare` options that give a process a private mount namespace in
+ * which read-only bind mounts work here (as root: a mount namespace; else
+ * also a user namespace), or undefined when none do: found by trying.
+ */
+export function probeReadOnlyMounts(): string[] | undefined {
+  const candidates = [
+    ...(process.getuid?.() === 0 ? [['--mount', '--propagation', 'private']] : []),
+    ['--user', '--map-root-user', '--mount', '--propagation', 'private'],
+  ];
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-readonly-probe-'));
+  try {
+    for (const flags of candidates) {
+      const { command, args } = withReadOnlyMounts(
+        // Succeeds only when the write is refused.
+        { command: 'sh', args: ['-c', '! touch "$0/probe" 2>/dev/null', dir] },
+        [dir],
+        flags,
+      );
+      const result = spawnSync(command, args, { stdio: 'ignore', timeout: 10_000 });
+      if (result.status === 0) return flags;
+    }
+    return undefined;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `entry` run with `readOnlyDirs` read-only, through `unshare` with `unshareFlags`. */
+export function withReadOnlyMounts(
+  entry: { command: string; args: string[] },
+  readOnlyDirs: readonly string[],
+  unshareFlags: readonly string[],
+): { command: string; args: string[] } {
+  if (readOnlyDirs.length === 0) return entry;
+  return {
+    command: 'unshare',
+    args: [
+      ...unshareFlags,
+      'sh',
+      '-c',
+      readOnlyScript,
+      'ferry-readonly',
+      String(readOnlyDirs.length),
+      ...readOnlyDirs,
+      entry.command,
+      ...entry.args,
+    ],
+  };
 }

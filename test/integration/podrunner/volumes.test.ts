@@ -1,7 +1,7 @@
 // The pod runner's persistentVolumeClaim volumes against the real bed: a claim
 // is a host directory, the container finds it where its env and args name the
 // mount path, and a pod whose claim does not exist does not start.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -121,6 +121,49 @@ describe('the pod runner with persistentVolumeClaim volumes', () => {
       out: path.join(volume, 'out'),
     });
     expect(volume.startsWith(path.join(dir, 'volumes'))).toBe(true);
+  });
+
+  it('makes a readOnly mount read-only for the container, where the machine allows it', async () => {
+    if (!runner.enforcesReadOnly) {
+      console.warn('readOnly mounts cannot be enforced on this machine (no usable unshare): not tested');
+      return;
+    }
+    await core.createNamespacedPersistentVolumeClaim({ namespace, body: claim('shared') });
+    const volume = runner.claimDir(namespace, 'shared');
+    mkdirSync(volume, { recursive: true });
+    writeFileSync(path.join(volume, 'existing.txt'), 'readable');
+    const attempt = `
+const fs = process.getBuiltinModule('node:fs');
+console.log('READ ' + fs.readFileSync(process.env.DIR + '/existing.txt', 'utf8'));
+try { fs.writeFileSync(process.env.DIR + '/written.txt', 'x'); console.log('WRITE ok'); }
+catch (err) { console.log('WRITE ' + err.code); }
+`;
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'ro-writer', namespace },
+        spec: {
+          restartPolicy: 'Never',
+          volumes: [{ name: 'store', persistentVolumeClaim: { claimName: 'shared', readOnly: true } }],
+          containers: [
+            {
+              name: 'main',
+              image: 'ferry:test',
+              command: ['node', '-e', attempt],
+              env: [{ name: 'DIR', value: '/data/store' }],
+              volumeMounts: [{ name: 'store', mountPath: '/data/store', readOnly: true }],
+            },
+          ],
+        },
+      },
+    });
+    await waitForPhase('ro-writer', 'Succeeded');
+    const log = readFileSync(runner.logFile(namespace, 'ro-writer'), 'utf8');
+    expect(log).toContain('READ readable');
+    expect(log).toContain('WRITE EROFS');
+    expect(existsSync(path.join(volume, 'written.txt'))).toBe(false);
+    // Outside the container's namespace the directory is as writable as before.
+    writeFileSync(path.join(volume, 'after.txt'), 'still writable for others');
   });
 
   it('keeps a pod whose claim does not exist in ContainerCreating, and starts it once the claim exists', async () => {
