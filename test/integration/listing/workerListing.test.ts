@@ -223,6 +223,33 @@ describe('listing a filesystem store through its worker', () => {
     expect(answers).toBe(3);
   });
 
+  it('refuses a page out of UTF-8 byte order, or an empty page that is not the last', async () => {
+    const jobUid = `list-${++jobs}-${Date.now()}`;
+    const store = new FilesystemStore({ claimName: 'data', mountPath: dir });
+    const object = (key: string) => ({ key, size: 1, lastModified: new Date().toISOString() });
+    let page: unknown;
+    const lying = await startWorker(jobUid, store, {
+      sabotage: (_n, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(page));
+        return true;
+      },
+    });
+    try {
+      page = { objects: [object('b'), object('a')], complete: true };
+      await expect(collect(listing(jobUid).list(''))).rejects.toMatchObject({
+        kind: 'permanent',
+        message: expect.stringContaining('invalid listing page: "a" is not after "b"'),
+      });
+      page = { objects: [], complete: false };
+      await expect(collect(listing(jobUid).list(''))).rejects.toMatchObject({
+        kind: 'permanent',
+        message: expect.stringContaining('an empty page that is not the last'),
+      });
+    } finally {
+      await lying.stop();
+    }
+  });
+
   it('fails at once, naming the problem, for a source path missing from the volume or a wrong token', async () => {
     const jobUid = `list-${++jobs}-${Date.now()}`;
     const mount = path.join(dir, 'mount');
