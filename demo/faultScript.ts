@@ -158,8 +158,8 @@ export class FaultScript {
         `from the ledger: a new epoch (status.resumes ${job.status?.resumes}), every task not SUCCEEDED re-sent`,
     );
     this.deps.say(
-      'the workers first run the task messages still queued from the old epoch: their reports are fenced ' +
-        'off (stale epoch), so progress moves again with the re-sent tasks',
+      "the old epoch's task messages still queued were withdrawn; a task a worker already had in hand " +
+        'finishes, but its report is fenced off (stale epoch) and the re-sent copy counts',
     );
     this.stage = 'done';
   }
