@@ -213,7 +213,8 @@ export class JobEngine {
       throw new Error(
         `the plan checkpoint is inconsistent: ${checkpoint.tasks} tasks recorded but totals count ${totals.tasks}`,
       );
-    if (after !== undefined) log.info('planning resumed from the checkpoint', { after, tasks: checkpoint.tasks });
+    if (after !== undefined)
+      log.info('planning resumed from the checkpoint', { after, tasks: checkpoint.tasks });
     const context = {
       core: this.deps.core,
       nats: this.deps.nats,
@@ -248,7 +249,11 @@ export class JobEngine {
           step.done,
           step.done ? step.totals : undefined,
         );
-        log.debug('plan checkpoint recorded', { tasks: step.totals.tasks, after: step.after, done: step.done });
+        log.debug('plan checkpoint recorded', {
+          tasks: step.totals.tasks,
+          after: step.after,
+          done: step.done,
+        });
         this.update({ totals: step.totals });
       }
     } finally {

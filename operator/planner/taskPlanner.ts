@@ -146,6 +146,15 @@ export class TaskPlanner {
     return out;
   }
 
+  /** Whether closing the open batches now costs no short task: each is empty or full by count. */
+  atBatchBoundary(): boolean {
+    const { maxObjects } = this.settings;
+    return (
+      (this.copyBatch.length === 0 || this.copyBatch.length >= maxObjects) &&
+      (this.deleteBatch.length === 0 || this.deleteBatch.length >= maxObjects)
+    );
+  }
+
   /** Closes the open batches: after this, every decision added so far is in a returned task. */
   close(): PlannedTask[] {
     const out: PlannedTask[] = [];
@@ -190,8 +199,10 @@ export const defaultStepSettings: StepSettings = { tasksPerStep: 100, keysPerSte
 
 /**
  * Plans in steps that end on a checkpoint: the open batches are closed at the
- * end of each step (so a step's last key is fully planned), which costs at
- * most one short batch of each kind per step. Memory holds one step.
+ * end of each step (so a step's last key is fully planned). A step ends, once
+ * it holds enough tasks, where its open batches are empty or full, so that
+ * closing them makes no short task; only a step that reaches twice its task
+ * count, or its key count, is closed wherever it is. Memory holds one step.
  */
 export async function* planInSteps(
   decisions: AsyncIterable<KeyDecision>,
@@ -207,7 +218,8 @@ export async function* planInSteps(
     tasks.push(...planner.add(decision));
     after = decisionKey(decision);
     keys++;
-    if (tasks.length >= steps.tasksPerStep || keys >= steps.keysPerStep) {
+    const enough = tasks.length >= steps.tasksPerStep && planner.atBatchBoundary();
+    if (enough || tasks.length >= 2 * steps.tasksPerStep || keys >= steps.keysPerStep) {
       tasks.push(...planner.close());
       yield { tasks, after, totals: { ...totals }, done: false };
       tasks = [];

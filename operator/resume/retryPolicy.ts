@@ -16,11 +16,13 @@ export interface RetryPolicy {
   maxBackoffMs: number;
 }
 
-export function retryPolicyOf(spec: {
-  maxAttempts?: number;
-  initialBackoffSeconds?: number;
-  maxBackoffSeconds?: number;
-} = {}): RetryPolicy {
+export function retryPolicyOf(
+  spec: {
+    maxAttempts?: number;
+    initialBackoffSeconds?: number;
+    maxBackoffSeconds?: number;
+  } = {},
+): RetryPolicy {
   return {
     maxAttempts: spec.maxAttempts ?? 5,
     initialBackoffMs: (spec.initialBackoffSeconds ?? 5) * 1000,
@@ -70,8 +72,7 @@ export function dispose(record: TaskRecord, ctx: SendContext): Disposition {
     case 'RUNNING':
       return ctx.resume ? { kind: 'send' } : { kind: 'inFlight' };
     case 'FAILED': {
-      const givenUp =
-        record.error?.kind === 'permanent' || attemptsUsed(record) >= ctx.policy.maxAttempts;
+      const givenUp = record.error?.kind === 'permanent' || attemptsUsed(record) >= ctx.policy.maxAttempts;
       if (givenUp) return ctx.retryFailed ? { kind: 'send', newBase: record.attempt } : { kind: 'givenUp' };
       if (ctx.resume) return { kind: 'send' };
       const dueAt = Date.parse(record.updatedAt) + retryDelayMs(attemptsUsed(record), ctx.policy);

@@ -44,7 +44,7 @@ export async function takeOverJobQueues(
 export async function drainStatus(consumer: Consumer, ingestor: StatusIngestor): Promise<number> {
   let ingested = 0;
   for (;;) {
-    const info = await consumer.info(true);
+    const info = await consumer.info(false); // fresh from the server, not the cached copy
     if (info.num_pending === 0 && info.num_ack_pending === 0) return ingested;
     ingested += (await ingestor.ingestBatch(512, 1_000)).length;
   }

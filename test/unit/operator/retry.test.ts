@@ -112,7 +112,10 @@ describe('decide: spec.retryRequest', () => {
     expect(d.status?.conditions?.find((c) => c.type === 'Failed')?.status).toBe('False');
     expect(d.actions.map((a) => a.kind)).toEqual(['CreatePod', 'CreatePod']);
     expect(d.events).toContainEqual(
-      expect.objectContaining({ reason: 'RetryRequested', message: expect.stringContaining('reports/q1.csv') }),
+      expect.objectContaining({
+        reason: 'RetryRequested',
+        message: expect.stringContaining('reports/q1.csv'),
+      }),
     );
   });
 

@@ -77,7 +77,8 @@ describe('planning in checkpointed steps', () => {
       const keys = step.tasks.flatMap((t: PlannedTask) =>
         t.kind === 'copy' ? t.objects.map((o) => o.key) : t.kind === 'delete' ? t.keys : [t.object.key],
       );
-      for (const k of keys) expect(Buffer.compare(Buffer.from(k), Buffer.from(step.after!))).toBeLessThanOrEqual(0);
+      for (const k of keys)
+        expect(Buffer.compare(Buffer.from(k), Buffer.from(step.after!))).toBeLessThanOrEqual(0);
     }
   });
 
