@@ -199,7 +199,7 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
     // The resume re-sends only what was incomplete, and the queued messages of the old epoch are
     // purged: at most the tasks in the workers' hands at the fault run twice — one task per source
     // worker (one replica here), of 2 objects.
-    const writes = countDestinationWrites(runner.logDir);
+    const writes = countDestinationWrites(bed.runner.logDir);
     expect([...writes.perKey.keys()].filter((k) => k.startsWith('data/'))).toHaveLength(400);
     const killedWrites = [...writes.perKey]
       .filter(([k]) => k.startsWith('data/'))
