@@ -14,8 +14,6 @@ export interface Dispatch {
   task: PlannedTask;
   epoch: number;
   attempt: number;
-  /** Set by a user's retry: attempts up to this one no longer count against maxAttempts. */
-  attemptsBase?: number;
 }
 
 export async function dispatchTasks(
@@ -30,7 +28,6 @@ export async function dispatchTasks(
       state: 'DISPATCHED' as const,
       epoch: d.epoch,
       attempt: d.attempt,
-      ...(d.attemptsBase !== undefined ? { attemptsBase: d.attemptsBase } : {}),
     })),
   );
   const accepted = new Set(outcomes.filter((o) => o.apply).map((o) => o.taskId));
