@@ -14,6 +14,8 @@ export interface Dispatch {
   task: PlannedTask;
   epoch: number;
   attempt: number;
+  /** Set by a user's retry: attempts up to this one no longer count against maxAttempts. */
+  attemptsBase?: number;
 }
 
 export async function dispatchTasks(
@@ -28,6 +30,7 @@ export async function dispatchTasks(
       state: 'DISPATCHED' as const,
       epoch: d.epoch,
       attempt: d.attempt,
+      ...(d.attemptsBase !== undefined ? { attemptsBase: d.attemptsBase } : {}),
     })),
   );
   const accepted = new Set(outcomes.filter((o) => o.apply).map((o) => o.taskId));

@@ -27,9 +27,6 @@ export interface ConsumerSettings {
   taskMaxDeliver: number;
 }
 
-/** The status consumer's ack-wait (see ensureJobConsumers). */
-export const statusAckWaitMs = 10_000;
-
 export const defaultConsumerSettings: ConsumerSettings = { taskAckWaitMs: 60_000, taskMaxDeliver: 5 };
 
 async function ensureStream(jsm: JetStreamManager, name: string, subjects: string[]): Promise<void> {
@@ -95,10 +92,7 @@ export async function ensureJobConsumers(
     filter_subject: statusSubject(jobUid),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    // Statuses handed to a fetch that died with its connection (a nats-server
-    // restart) wait this long before they are delivered again: short, yet far
-    // above the time to commit a batch to the ledger.
-    ack_wait: nanos(statusAckWaitMs),
+    ack_wait: nanos(30_000),
     max_ack_pending: 10_000,
   });
 }

@@ -4,9 +4,10 @@
 // read from the ledger, is what the job's status shows; the controller owns
 // the status write.
 //
-// Every start of an engine is a resume: a new epoch, and only what the ledger
-// does not hold as SUCCEEDED is sent again — after an operator restart, a
-// leader change, or a retry.
+// Every start of an engine after its first is a resume: a new epoch, and only
+// what the ledger does not hold as SUCCEEDED is sent again — after an operator
+// restart, a leader change, a recovery, or a user's retry. So status.resumes,
+// epoch − 2, counts those and nothing else: retry rounds keep the epoch.
 import type * as k8s from '@kubernetes/client-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -15,17 +16,22 @@ import type { Etcd3 } from 'etcd3';
 import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
 import { statusConsumerName } from '../../api/tasks.ts';
 import { streams } from '../../api/names.ts';
-import { DeliveryWatch, isLostStream } from '../dispatch/deliveryWatch.ts';
 import { StatusIngestor } from '../dispatch/statusIngest.ts';
-import { ensureJobConsumers, ensureStreams, type ConsumerSettings } from '../dispatch/streams.ts';
-import { TaskLedger, type LedgerSummary } from '../ledger/taskLedger.ts';
+import { ensureStreams, type ConsumerSettings } from '../dispatch/streams.ts';
+import { TaskLedger, type JobRecord, type LedgerSummary } from '../ledger/taskLedger.ts';
 import { judgeDeletes } from '../planner/deleteSafety.ts';
 import { compileFilters } from '../planner/filters.ts';
 import { mergeListings } from '../planner/listingMerge.ts';
 import { listingFailure, openStoreListing } from '../planner/storeListing.ts';
-import { emptyTotals, planTasks, type PlannedTask, type PlanTotals } from '../planner/taskPlanner.ts';
-import { resumeIncompleteTasks } from '../resume/resumeIncompleteTasks.ts';
-import { OutageRide } from './outageRide.ts';
+import { emptyTotals, planInSteps, taskId, type PlanTotals } from '../planner/taskPlanner.ts';
+import { sendIncompleteTasks } from '../resume/resumeIncompleteTasks.ts';
+import { retryPolicyOf } from '../resume/retryPolicy.ts';
+import { drainStatus, takeOverJobQueues } from '../resume/takeOver.ts';
+
+/** Retry rounds (a scan of the ledger) run at most this often. */
+const roundIntervalMs = 1_000;
+/** With no status arriving, the ledger is still looked at this often. */
+const idleCheckMs = 5_000;
 
 export interface EngineProgress {
   phase: 'planning' | 'running' | 'succeeded' | 'failed';
@@ -40,17 +46,17 @@ export interface EngineDeps {
   nats: () => Promise<NatsConnection>;
   core: k8s.CoreV1Api;
   log: Logger;
+  onProgress: () => void;
   /** The job's consumers' settings (task ack-wait, max-deliver). */
   consumers?: ConsumerSettings;
-  onProgress: () => void;
 }
 
 export class JobEngine {
   progress: EngineProgress = { phase: 'planning', epoch: 0 };
   private stopped = false;
+  private done: Promise<void> | undefined;
   /** Aborted by stop(): ends a listing that waits for its worker. */
   private readonly stopping = new AbortController();
-  private done: Promise<void> | undefined;
   private readonly job: ReplicationJob;
   private readonly deps: EngineDeps;
 
@@ -91,18 +97,24 @@ export class JobEngine {
     const uid = this.job.metadata!.uid!;
     const spec = this.job.spec;
     const ledger = new TaskLedger(etcd, uid);
-    let record = await ledger.ensureJob();
+    await ledger.ensureJob();
     await ensureStreams(jsm);
-    await ensureJobConsumers(jsm, uid, this.deps.consumers);
 
+    // Every start of an engine is a resume (its first start aside): take over
+    // the job's queues, record what the workers reported meanwhile, then open
+    // a new epoch that fences off anything older.
+    const { purgedTasks } = await takeOverJobQueues(jsm, uid, this.deps.consumers);
+    const consumer = await js.consumers.get(streams.status, statusConsumerName(uid));
+    const ingestor = new StatusIngestor(consumer, ledger, uid, log);
+    const drained = await drainStatus(consumer, ingestor);
+    const epoch = await ledger.openEpoch();
+    log.info('task engine started', { epoch, purgedTasks, drainedStatus: drained });
+    this.update({ epoch });
+
+    let record = (await ledger.job())!.record;
     if (!record.planComplete) {
-      // Nothing is sent before the plan is complete, so an interrupted plan is simply redone.
-      if (record.checkpoint.tasks > 0) {
-        await ledger.remove();
-        await ledger.ensureJob();
-      }
       try {
-        await this.plan(ledger);
+        await this.plan(ledger, record);
       } catch (err) {
         const failure = listingFailure(err);
         if (!failure) throw err;
@@ -121,75 +133,101 @@ export class JobEngine {
       this.update({ phase: 'succeeded', totals, summary: await ledger.summarize() });
       return;
     }
-    const options = { maxAttempts: spec.retry?.maxAttempts ?? 5, retryFailed: false };
-    let resume = await resumeIncompleteTasks(ledger, js, uid, options);
-    this.update({ phase: 'running', epoch: resume.epoch, totals, summary: await ledger.summarize() });
+    const policy = retryPolicyOf(spec.retry);
+    // A retry request not yet acted on re-sends the tasks given up, once.
+    const retryRequest =
+      spec.retryRequest !== undefined && spec.retryRequest !== record.retryRequest
+        ? spec.retryRequest
+        : undefined;
+    const resume = await sendIncompleteTasks(ledger, js, uid, {
+      epoch,
+      resume: true,
+      retryFailed: retryRequest !== undefined,
+      policy,
+      log,
+    });
+    if (retryRequest !== undefined) await ledger.recordRetry(retryRequest);
+    log.info('tasks sent', {
+      epoch,
+      resent: resume.resent,
+      succeeded: resume.succeeded,
+      failed: resume.failed.length,
+      ...(retryRequest !== undefined ? { retryRequest } : {}),
+    });
+    this.update({ phase: 'running', totals, summary: await ledger.summarize() });
 
-    const connectIngestor = async () =>
-      new StatusIngestor(await js.consumers.get(streams.status, statusConsumerName(uid)), ledger, uid, log);
-    let ingestor: StatusIngestor | undefined = await connectIngestor();
-    // Every few seconds: are the tasks the ledger has in flight still in JetStream?
-    const delivery = new DeliveryWatch(jsm, uid, 5_000);
-    const outage = new OutageRide(log);
+    // Ingest status; re-send retryable failures once their back-off passed.
+    let roundWanted = false;
+    let nextRoundAt = 0;
+    let idleCheckAt = 0;
     while (!this.stopped) {
-      try {
-        if (!ingestor) {
-          // JetStream lost a stream or consumer of the job: re-create them; the
-          // delivery watch then finds which tasks in flight were lost with them.
-          await ensureStreams(jsm);
-          await ensureJobConsumers(jsm, uid, this.deps.consumers);
-          ingestor = await connectIngestor();
-          delivery.checkNow();
-        }
-        const outcomes = await ingestor.ingestBatch(512, 1_000);
-        const lost = await delivery.nothingInTransit();
-        outage.ok();
-        if (outcomes.length === 0 && resume.deletesHeld === 0 && !lost) continue;
-        const summary = await ledger.summarize();
-        const t = summary.tasks;
-        // In the workers' hands; PENDING tasks are held deletes (or not yet re-sent).
-        const inFlight = t.DISPATCHED + t.RUNNING;
-        const total = t.PENDING + inFlight + t.SUCCEEDED + t.FAILED;
-        if (t.SUCCEEDED === total) {
-          this.update({ phase: 'succeeded', summary });
+      const outcomes = await ingestor.ingestBatch(512, 1_000);
+      const now = Date.now();
+      if (outcomes.length === 0 && now < idleCheckAt && !(roundWanted && now >= nextRoundAt)) continue;
+      idleCheckAt = now + idleCheckMs;
+      const summary = await ledger.summarize();
+      const t = summary.tasks;
+      // In the workers' hands; PENDING tasks are held deletes.
+      const inFlight = t.DISPATCHED + t.RUNNING;
+      const total = t.PENDING + inFlight + t.SUCCEEDED + t.FAILED;
+      if (t.SUCCEEDED === total) {
+        this.update({ phase: 'succeeded', summary });
+        return;
+      }
+      roundWanted = t.FAILED + t.PENDING > 0;
+      if (roundWanted && now >= nextRoundAt) {
+        const round = await sendIncompleteTasks(ledger, js, uid, {
+          epoch,
+          resume: false,
+          retryFailed: false,
+          policy,
+          now,
+          log,
+        });
+        nextRoundAt = Math.max(now + roundIntervalMs, round.nextDueAt ?? 0);
+        if (inFlight === 0 && round.resent === 0 && round.waiting === 0) {
+          const message = `${summary.objectsFailed} objects failed: ${summary.failedKeys.slice(0, 5).join(', ')}${summary.lastError ? ` (${summary.lastError.message})` : ''}`;
+          this.update({ phase: 'failed', summary, failure: { reason: 'TasksFailed', message } });
           return;
         }
-        if (inFlight === 0 || lost) {
-          // Nothing running (or what runs is lost): retry what can be retried (and send held deletes), or give up.
-          if (lost && inFlight > 0)
-            log.warn('tasks in flight were lost by JetStream; re-sending', { inFlight });
-          resume = await resumeIncompleteTasks(ledger, js, uid, options);
-          if (resume.resent === 0) {
-            const message = `${summary.objectsFailed} objects failed: ${summary.failedKeys.slice(0, 5).join(', ')}${summary.lastError ? ` (${summary.lastError.message})` : ''}`;
-            this.update({ phase: 'failed', summary, failure: { reason: 'TasksFailed', message } });
-            return;
-          }
-        }
-        this.update({ summary, epoch: resume.epoch });
-      } catch (err) {
-        if (isLostStream(err)) ingestor = undefined; // re-created, with the streams, by the next step
-        await outage.failed(err);
       }
+      this.update({ summary });
     }
   }
 
-  private async plan(ledger: TaskLedger): Promise<void> {
+  /**
+   * Plans the job into the ledger in steps, each recorded with a checkpoint;
+   * a plan interrupted (operator killed, leader change) resumes after the
+   * checkpoint's key, with its running totals and task positions, so task ids
+   * stay the plan positions and nothing is planned twice.
+   */
+  private async plan(ledger: TaskLedger, record: JobRecord): Promise<void> {
     const { spec } = this.job;
+    const { log } = this.deps;
+    const { checkpoint } = record;
+    // Tasks an interrupted step recorded beyond the checkpoint are planned again.
+    await ledger.dropUncheckpointedTasks(checkpoint.tasks, taskId);
+    const after = checkpoint.sourceAfter;
+    const totals = checkpoint.totals ? { ...checkpoint.totals } : emptyTotals();
+    if (totals.tasks !== checkpoint.tasks)
+      throw new Error(
+        `the plan checkpoint is inconsistent: ${checkpoint.tasks} tasks recorded but totals count ${totals.tasks}`,
+      );
+    if (after !== undefined)
+      log.info('planning resumed from the checkpoint', { after, tasks: checkpoint.tasks });
     const context = {
       core: this.deps.core,
       nats: this.deps.nats,
       signal: this.stopping.signal,
-      log: (message: string, meta?: Record<string, unknown>) => this.deps.log.info(message, meta),
+      log: (message: string, meta?: Record<string, unknown>) => log.info(message, meta),
     };
     const source = await openStoreListing(this.job, 'source', context);
     const destination = await openStoreListing(this.job, 'destination', context);
     try {
-      const totals = emptyTotals();
-      let batch: PlannedTask[] = [];
-      const tasks = planTasks(
+      const steps = planInSteps(
         mergeListings(
-          source.list('', undefined, { checksums: true }),
-          destination.list('', undefined, { checksums: true }),
+          source.list('', after, { checksums: true }),
+          destination.list('', checkpoint.destinationAfter, { checksums: true }),
         ),
         {
           mode: spec.mode ?? 'Copy',
@@ -200,16 +238,24 @@ export class JobEngine {
         },
         totals,
       );
-      for await (const task of tasks) {
-        batch.push(task);
-        if (batch.length >= 100) {
-          await ledger.recordPlan(batch, {});
-          batch = [];
-        }
+      for await (const step of steps) {
         if (this.stopped) throw new Error('stopped while planning');
+        await ledger.recordPlan(
+          step.tasks,
+          {
+            ...(step.after !== undefined ? { sourceAfter: step.after, destinationAfter: step.after } : {}),
+            totals: step.totals,
+          },
+          step.done,
+          step.done ? step.totals : undefined,
+        );
+        log.debug('plan checkpoint recorded', {
+          tasks: step.totals.tasks,
+          after: step.after,
+          done: step.done,
+        });
+        this.update({ totals: step.totals });
       }
-      await ledger.recordPlan(batch, {}, true, totals);
-      this.update({ totals });
     } finally {
       await source.close();
       await destination.close();

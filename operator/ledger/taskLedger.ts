@@ -41,20 +41,30 @@ export interface TaskRecord extends TaskProgress {
   /** Bytes and objects the worker reported done. */
   bytesDone?: number;
   objectsDone?: number;
+  /** The attempt a user's retry started from: attempts before it do not count against maxAttempts. */
+  attemptsBase?: number;
   updatedAt: string;
 }
 
 export interface JobRecord {
+  /** Bumped by every start of the job's engine: the first start opens epoch 2, so resumes = epoch − 2. */
   epoch: number;
-  /** The last plan position recorded (tasks up to it are in the ledger), and the listing cursor to resume from. */
-  checkpoint: { tasks: number; sourceAfter?: string; destinationAfter?: string };
+  /**
+   * Where planning stands: tasks t0…t(tasks−1) are recorded, every key up to
+   * `sourceAfter`/`destinationAfter` (the same key: the merge decides by key)
+   * is planned, and `totals` are the plan's running totals at that point.
+   */
+  checkpoint: { tasks: number; sourceAfter?: string; destinationAfter?: string; totals?: PlanTotals };
   planComplete: boolean;
   /** What the complete plan found (skipped objects are known only from planning). */
   totals?: PlanTotals;
+  /** The spec.retryRequest whose failed tasks were last re-sent (so one request re-sends them once). */
+  retryRequest?: string;
 }
 
 export interface StatusUpdate extends TaskProgress {
   taskId: string;
+  attemptsBase?: number;
   worker?: string;
   error?: TaskError;
   bytesDone?: number;
@@ -139,9 +149,11 @@ export class TaskLedger {
 
   /**
    * Records the next planned tasks and moves the checkpoint past them, in as
-   * many transactions as etcd's limits need; each one commits only if the
-   * checkpoint is still where this planner left it. A planner that crashed
-   * re-plans from the checkpoint; tasks it had recorded keep their progress.
+   * many transactions as etcd's limits need; each one commits only if the job
+   * record is still the one this planner read. Only the last transaction moves
+   * the checkpoint, so the checkpoint never covers a half-recorded step: tasks
+   * of a step interrupted between its transactions lie beyond the checkpoint's
+   * task count, and a resumed plan writes over them (`dropUncheckpointedTasks`).
    */
   async recordPlan(
     tasks: PlannedTask[],
@@ -150,24 +162,24 @@ export class TaskLedger {
     totals?: PlanTotals,
   ): Promise<void> {
     const now = this.clock().toISOString();
+    const current = await this.job();
+    if (!current) throw new PlanConflictError('no job record: call ensureJob first');
     let batch: { key: string; value: string }[] = [];
     let bytes = 0;
     const flush = async (last: boolean) => {
-      const current = await this.job();
-      if (!current) throw new PlanConflictError('no job record: call ensureJob first');
-      const record: JobRecord = {
-        ...current.record,
-        checkpoint: {
-          ...(last ? checkpoint : current.record.checkpoint),
-          tasks: current.record.checkpoint.tasks + batch.length / 2, // two keys per task
-        },
-        planComplete: last && planComplete,
-        ...(last && totals ? { totals } : {}),
-      };
-      const txn = this.etcd.if(this.jobKey(), 'Mod', '==', current.modRevision);
       const ops = batch.map(({ key, value }) => this.etcd.put(key).value(value));
-      const result = await txn
-        .then(...ops, this.etcd.put(this.jobKey()).value(JSON.stringify(record)))
+      if (last) {
+        const record: JobRecord = {
+          ...current.record,
+          checkpoint: { ...checkpoint, tasks: current.record.checkpoint.tasks + tasks.length },
+          planComplete,
+          ...(totals ? { totals } : {}),
+        };
+        ops.push(this.etcd.put(this.jobKey()).value(JSON.stringify(record)));
+      }
+      const result = await this.etcd
+        .if(this.jobKey(), 'Mod', '==', current.modRevision)
+        .then(...ops)
         .commit();
       if (!result.succeeded)
         throw new PlanConflictError(
@@ -195,6 +207,40 @@ export class TaskLedger {
       bytes += size;
     }
     await flush(true);
+  }
+
+  /**
+   * Removes task records at plan positions from `fromPosition` on: what an
+   * interrupted plan step wrote beyond its checkpoint. Nothing is dispatched
+   * before planning completes, so these are PENDING and safe to drop.
+   */
+  async dropUncheckpointedTasks(fromPosition: number, idOf: (position: number) => string): Promise<void> {
+    for (const kind of ['tasks', 'defs'] as const) {
+      const all = Range.prefix(`${this.prefix}${kind}/`);
+      await this.etcd
+        .delete()
+        .inRange(new Range(Buffer.from(`${this.prefix}${kind}/${idOf(fromPosition)}`), all.end))
+        .exec();
+    }
+  }
+
+  /** Records that the failed tasks of this retry request were re-sent. */
+  async recordRetry(request: string): Promise<void> {
+    await this.updateJob((record) => ({ ...record, retryRequest: request }));
+  }
+
+  /** Rewrites the job record with `change`, compare-and-set, re-reading on a conflict. */
+  private async updateJob(change: (record: JobRecord) => JobRecord): Promise<JobRecord> {
+    for (;;) {
+      const current = await this.job();
+      if (!current) throw new Error('no job record: call ensureJob first');
+      const next = change(current.record);
+      const result = await this.etcd
+        .if(this.jobKey(), 'Mod', '==', current.modRevision)
+        .then(this.etcd.put(this.jobKey()).value(JSON.stringify(next)))
+        .commit();
+      if (result.succeeded) return next;
+    }
   }
 
   /**
@@ -322,16 +368,7 @@ export class TaskLedger {
 
   /** Opens a new epoch (a resume): updates from workers of older epochs are fenced off from now on. */
   async openEpoch(): Promise<number> {
-    for (;;) {
-      const current = await this.job();
-      if (!current) throw new Error('no job record: call ensureJob first');
-      const next: JobRecord = { ...current.record, epoch: current.record.epoch + 1 };
-      const result = await this.etcd
-        .if(this.jobKey(), 'Mod', '==', current.modRevision)
-        .then(this.etcd.put(this.jobKey()).value(JSON.stringify(next)))
-        .commit();
-      if (result.succeeded) return next.epoch;
-    }
+    return (await this.updateJob((record) => ({ ...record, epoch: record.epoch + 1 }))).epoch;
   }
 
   async remove(): Promise<void> {

@@ -51,45 +51,63 @@ export function taskId(position: number): string {
   return `t${String(position).padStart(10, '0')}`;
 }
 
-export async function* planTasks(
-  decisions: AsyncIterable<KeyDecision>,
-  settings: PlanSettings,
-  totals: PlanTotals = emptyTotals(),
-): AsyncGenerator<PlannedTask> {
-  let copyBatch: PlannedObject[] = [];
-  let copyBytes = 0;
-  let deleteBatch: string[] = [];
-  const nextId = () => taskId(totals.tasks++);
-  const flushCopies = (): PlannedTask | undefined => {
-    if (copyBatch.length === 0) return undefined;
-    const task: PlannedTask = { kind: 'copy', id: nextId(), objects: copyBatch, bytes: copyBytes };
-    copyBatch = [];
-    copyBytes = 0;
-    return task;
-  };
-  const flushDeletes = (): PlannedTask | undefined => {
-    if (deleteBatch.length === 0) return undefined;
-    const task: PlannedTask = { kind: 'delete', id: nextId(), keys: deleteBatch };
-    deleteBatch = [];
-    return task;
-  };
+/** The key a decision is about (the same on both sides of the merge). */
+export function decisionKey(decision: KeyDecision): string {
+  return decision.kind === 'extra' ? decision.destination.key : decision.source.key;
+}
 
-  for await (const decision of decisions) {
+/**
+ * The planner's state between decisions: at most one open batch of small
+ * copies and one of deletes. `add` takes the next decision (in key order) and
+ * returns the tasks it completed; `close` flushes the open batches.
+ */
+export class TaskPlanner {
+  private readonly settings: PlanSettings;
+  readonly totals: PlanTotals;
+  private copyBatch: PlannedObject[] = [];
+  private copyBytes = 0;
+  private deleteBatch: string[] = [];
+
+  constructor(settings: PlanSettings, totals: PlanTotals = emptyTotals()) {
+    this.settings = settings;
+    this.totals = totals;
+  }
+
+  private nextId(): string {
+    return taskId(this.totals.tasks++);
+  }
+
+  private flushCopies(out: PlannedTask[]): void {
+    if (this.copyBatch.length === 0) return;
+    out.push({ kind: 'copy', id: this.nextId(), objects: this.copyBatch, bytes: this.copyBytes });
+    this.copyBatch = [];
+    this.copyBytes = 0;
+  }
+
+  private flushDeletes(out: PlannedTask[]): void {
+    if (this.deleteBatch.length === 0) return;
+    out.push({ kind: 'delete', id: this.nextId(), keys: this.deleteBatch });
+    this.deleteBatch = [];
+  }
+
+  add(decision: KeyDecision): PlannedTask[] {
+    const { settings, totals } = this;
+    const out: PlannedTask[] = [];
     if (decision.kind === 'extra') {
       if (settings.mode !== 'Sync' || !settings.inScope(decision.destination.key, decision.destination.size))
-        continue;
+        return out;
       totals.objectsToDelete++;
-      deleteBatch.push(decision.destination.key);
-      if (deleteBatch.length >= settings.maxObjects) yield flushDeletes()!;
-      continue;
+      this.deleteBatch.push(decision.destination.key);
+      if (this.deleteBatch.length >= settings.maxObjects) this.flushDeletes(out);
+      return out;
     }
     const { source } = decision;
-    if (!settings.inScope(source.key, source.size)) continue;
+    if (!settings.inScope(source.key, source.size)) return out;
     totals.sourceObjects++;
     if (decision.kind === 'same') {
       totals.objectsSkipped++;
       totals.bytesSkipped += source.size;
-      continue;
+      return out;
     }
     totals.objectsToCopy++;
     totals.bytesToCopy += source.size;
@@ -105,29 +123,109 @@ export async function* planTasks(
       const partCount = Math.ceil(source.size / partSize);
       for (let part = 0; part < partCount; part++) {
         const start = part * partSize;
-        yield {
+        out.push({
           kind: 'copyPart',
-          id: nextId(),
+          id: this.nextId(),
           object,
           partNumber: part + 1,
           partCount,
           start,
           end: Math.min(start + partSize, source.size) - 1,
-        };
+        });
       }
-      continue;
+      return out;
     }
     if (
-      copyBatch.length > 0 &&
-      (copyBatch.length >= settings.maxObjects || copyBytes + source.size > settings.maxBytes)
+      this.copyBatch.length > 0 &&
+      (this.copyBatch.length >= settings.maxObjects || this.copyBytes + source.size > settings.maxBytes)
     ) {
-      yield flushCopies()!;
+      this.flushCopies(out);
     }
-    copyBatch.push(object);
-    copyBytes += source.size;
+    this.copyBatch.push(object);
+    this.copyBytes += source.size;
+    return out;
   }
-  const lastCopies = flushCopies();
-  if (lastCopies) yield lastCopies;
-  const lastDeletes = flushDeletes();
-  if (lastDeletes) yield lastDeletes;
+
+  /** Whether closing the open batches now costs no short task: each is empty or full by count. */
+  atBatchBoundary(): boolean {
+    const { maxObjects } = this.settings;
+    return (
+      (this.copyBatch.length === 0 || this.copyBatch.length >= maxObjects) &&
+      (this.deleteBatch.length === 0 || this.deleteBatch.length >= maxObjects)
+    );
+  }
+
+  /** Closes the open batches: after this, every decision added so far is in a returned task. */
+  close(): PlannedTask[] {
+    const out: PlannedTask[] = [];
+    this.flushCopies(out);
+    this.flushDeletes(out);
+    return out;
+  }
+}
+
+export async function* planTasks(
+  decisions: AsyncIterable<KeyDecision>,
+  settings: PlanSettings,
+  totals: PlanTotals = emptyTotals(),
+): AsyncGenerator<PlannedTask> {
+  const planner = new TaskPlanner(settings, totals);
+  for await (const decision of decisions) yield* planner.add(decision);
+  yield* planner.close();
+}
+
+/**
+ * A stretch of the plan that can be recorded with a checkpoint: every decision
+ * up to and including the key `after` is in `tasks` (or in an earlier step),
+ * and `totals` are the running totals at that point. Planning resumed from the
+ * listings after `after`, with these totals, continues the same plan.
+ */
+export interface PlanStep {
+  tasks: PlannedTask[];
+  /** The last key decided; undefined when nothing was listed yet. */
+  after: string | undefined;
+  totals: PlanTotals;
+  done: boolean;
+}
+
+export interface StepSettings {
+  /** Close a step once it holds this many tasks… */
+  tasksPerStep: number;
+  /** …or once this many keys were decided (so a long run of identical objects still moves the checkpoint). */
+  keysPerStep: number;
+}
+
+export const defaultStepSettings: StepSettings = { tasksPerStep: 100, keysPerStep: 10_000 };
+
+/**
+ * Plans in steps that end on a checkpoint: the open batches are closed at the
+ * end of each step (so a step's last key is fully planned). A step ends, once
+ * it holds enough tasks, where its open batches are empty or full, so that
+ * closing them makes no short task; only a step that reaches twice its task
+ * count, or its key count, is closed wherever it is. Memory holds one step.
+ */
+export async function* planInSteps(
+  decisions: AsyncIterable<KeyDecision>,
+  settings: PlanSettings,
+  totals: PlanTotals = emptyTotals(),
+  steps: StepSettings = defaultStepSettings,
+): AsyncGenerator<PlanStep> {
+  const planner = new TaskPlanner(settings, totals);
+  let tasks: PlannedTask[] = [];
+  let keys = 0;
+  let after: string | undefined;
+  for await (const decision of decisions) {
+    tasks.push(...planner.add(decision));
+    after = decisionKey(decision);
+    keys++;
+    const enough = tasks.length >= steps.tasksPerStep && planner.atBatchBoundary();
+    if (enough || tasks.length >= 2 * steps.tasksPerStep || keys >= steps.keysPerStep) {
+      tasks.push(...planner.close());
+      yield { tasks, after, totals: { ...totals }, done: false };
+      tasks = [];
+      keys = 0;
+    }
+  }
+  tasks.push(...planner.close());
+  yield { tasks, after, totals: { ...totals }, done: true };
 }

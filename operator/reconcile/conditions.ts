@@ -36,6 +36,8 @@ export const Reason = {
   InProgress: 'InProgress',
   TtlExpired: 'TtlExpired',
   ReconcileError: 'ReconcileError',
+  RetryRequested: 'RetryRequested',
+  RetryIgnored: 'RetryIgnored',
 } as const;
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

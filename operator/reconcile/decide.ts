@@ -204,7 +204,8 @@ function progressStatus(progress: EngineProgress, old: ReplicationJobStatus): Pa
     },
     progressPercent: progress.phase === 'succeeded' ? 100 : Math.min(99, Math.floor(copiedPercent)),
     resumes: Math.max(old.resumes ?? 0, progress.epoch - 2, 0),
-    ...(summary.failedKeys.length ? { failedObjects: summary.failedKeys } : {}),
+    // Emptied when a retry fixed them (a merge patch replaces the list).
+    ...(summary.failedKeys.length || old.failedObjects?.length ? { failedObjects: summary.failedKeys } : {}),
   };
 }
 
@@ -235,6 +236,36 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
   const set = (update: ConditionUpdate) => (conditions = setCondition(conditions, update, generation, now));
   let requeueAfterMs: number | undefined;
   const status: ReplicationJobStatus = { ...old, observedGeneration: generation };
+
+  // spec.retryRequest, the one spec change that reopens a finished job: a new
+  // value re-runs a Failed job's failed tasks (the engine re-sends the tasks it
+  // gave up, once per value). On a job that is not Failed there is nothing to
+  // retry: the value is recorded as seen, with an event saying so, and does
+  // not linger to fire on a later failure.
+  const retryRequest = job.spec.retryRequest;
+  if (retryRequest !== undefined && retryRequest !== old.lastRetryRequest) {
+    status.lastRetryRequest = retryRequest;
+    if (isConditionTrue(conditions, ConditionType.Failed)) {
+      const failedMessage = conditions.find((c) => c.type === ConditionType.Failed)!.message;
+      set({
+        type: ConditionType.Failed,
+        status: 'False',
+        reason: Reason.RetryRequested,
+        message: `retry requested (${retryRequest})`,
+      });
+      events.push({
+        type: 'Normal',
+        reason: Reason.RetryRequested,
+        message: `retrying the failed tasks (spec.retryRequest ${JSON.stringify(retryRequest)}); they had failed with: ${failedMessage}`,
+      });
+    } else {
+      events.push({
+        type: 'Normal',
+        reason: Reason.RetryIgnored,
+        message: `spec.retryRequest ${JSON.stringify(retryRequest)} ignored: the job is ${old.phase ?? 'Pending'}, not Failed; there is nothing to retry`,
+      });
+    }
+  }
 
   const finished =
     isConditionTrue(conditions, ConditionType.Complete) || isConditionTrue(conditions, ConditionType.Failed);

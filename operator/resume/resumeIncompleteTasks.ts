@@ -1,82 +1,97 @@
-// Resume: after any failure to complete (operator restart or leader change, a
-// lost worker, NATS or etcd restarted, a retry asked for by the user) the
-// operator reads the ledger, separates completed from incomplete tasks, opens
-// a new epoch and re-sends only the incomplete ones. It lists no store: the
+// Sending the incomplete tasks of a job from the ledger. It lists no store: the
 // task definitions are in the ledger.
 //
-// - SUCCEEDED tasks are never sent again.
-// - A task that failed permanently, or ran out of attempts, stays FAILED (the
-//   job reports it) unless `retryFailed` is set — a user's retry request.
-// - Deletes are sent only once every copy task has succeeded.
-// - Older epochs' task messages still queued in the stream are withdrawn
-//   first: a worker would carry each out only to have its status fenced off,
-//   copying those objects twice (the new epoch re-sends every one of them).
+// - On a resume (operator restart or leader change, recovery of the engine, a
+//   user's retry) the engine opens a new epoch, after purging the job's queued
+//   task messages (takeOver.ts), and every task that is not SUCCEEDED is sent
+//   again — except those given up, unless the user asked for a retry.
+// - In a retry round of the running engine (same epoch) only failed tasks
+//   whose back-off has passed are sent, with the next attempt; what is in
+//   flight is left to the workers.
+// - SUCCEEDED tasks are never sent again. Deletes are sent only once every
+//   copy task has succeeded.
 import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Logger } from 'winston';
 import { streams } from '../../api/names.ts';
 import { tasksSubject } from '../../api/tasks.ts';
 import { dispatchTasks, type Dispatch } from '../dispatch/dispatcher.ts';
 import type { TaskLedger, TaskRecord } from '../ledger/taskLedger.ts';
+import { dispose, retryPolicyOf, type RetryPolicy } from './retryPolicy.ts';
 
-export interface ResumeOptions {
-  maxAttempts: number;
-  /** Re-send tasks that failed permanently or ran out of attempts too. */
+export interface SendOptions {
+  epoch: number;
+  /** A resume re-sends what was in flight and skips back-off; a retry round does neither. */
+  resume: boolean;
+  /** Re-send tasks that failed permanently or ran out of attempts too (a user's retry). */
   retryFailed: boolean;
+  policy: RetryPolicy;
+  now?: number;
   /** Tasks dispatched per ledger transaction and publish round. */
   batchSize?: number;
+  log?: Logger;
 }
 
-export interface ResumeSummary {
+export interface SendSummary {
   epoch: number;
   succeeded: number;
   resent: number;
+  /** Retryable failures still backing off, and when the first is due. */
+  waiting: number;
+  nextDueAt?: number;
   /** Delete tasks held back because some copy has not succeeded yet. */
   deletesHeld: number;
   /** Tasks left FAILED: permanent errors or attempts exhausted (and no retry asked for). */
   failed: { taskId: string; error?: TaskRecord['error'] }[];
 }
 
-function givenUp(record: TaskRecord, options: ResumeOptions): boolean {
-  if (record.state !== 'FAILED' || options.retryFailed) return false;
-  return record.error?.kind === 'permanent' || record.attempt >= options.maxAttempts;
-}
-
-export async function resumeIncompleteTasks(
+export async function sendIncompleteTasks(
   ledger: TaskLedger,
   js: JetStreamClient,
   jobUid: string,
-  options: ResumeOptions,
-): Promise<ResumeSummary> {
+  options: SendOptions,
+): Promise<SendSummary> {
   const batchSize = options.batchSize ?? 100;
-  const epoch = await ledger.openEpoch();
-  // After the new epoch is recorded, so no older message can be judged current; a worker
-  // holding one already finishes it (fenced off), only the queued ones go.
-  const jsm = await js.jetstreamManager();
-  await jsm.streams.purge(streams.tasks, { filter: tasksSubject(jobUid) });
-  const summary: ResumeSummary = { epoch, succeeded: 0, resent: 0, deletesHeld: 0, failed: [] };
+  const { epoch } = options;
+  const ctx = { ...options, now: options.now ?? Date.now() };
+  const summary: SendSummary = { epoch, succeeded: 0, resent: 0, waiting: 0, deletesHeld: 0, failed: [] };
   let copiesIncomplete = 0;
   const deletes: Dispatch[] = [];
   let batch: Dispatch[] = [];
   const send = async () => {
     if (batch.length === 0) return;
     const outcomes = await dispatchTasks(js, ledger, jobUid, batch);
-    summary.resent += outcomes.filter((o) => o.apply).length;
+    const sent = outcomes.filter((o) => o.apply).length;
+    summary.resent += sent;
+    options.log?.debug('dispatched tasks', { tasks: sent, epoch, resume: options.resume });
     batch = [];
   };
 
   for await (const { taskId, record } of ledger.tasks()) {
-    if (record.state === 'SUCCEEDED') {
+    const disposition = dispose(record, ctx);
+    if (disposition.kind === 'done') {
       summary.succeeded++;
       continue;
     }
     const isDelete = record.kind === 'delete';
     if (!isDelete) copiesIncomplete++;
-    if (givenUp(record, options)) {
+    if (disposition.kind === 'inFlight') continue;
+    if (disposition.kind === 'givenUp') {
       summary.failed.push({ taskId, error: record.error });
+      continue;
+    }
+    if (disposition.kind === 'wait') {
+      summary.waiting++;
+      summary.nextDueAt = Math.min(summary.nextDueAt ?? Infinity, disposition.dueAt);
       continue;
     }
     const task = await ledger.definition(taskId);
     if (!task) throw new Error(`the ledger has progress but no definition for task ${taskId}`);
-    const dispatch: Dispatch = { task, epoch, attempt: record.attempt + 1 };
+    const dispatch: Dispatch = {
+      task,
+      epoch,
+      attempt: record.attempt + 1,
+      ...(disposition.newBase !== undefined ? { attemptsBase: disposition.newBase } : {}),
+    };
     if (isDelete) {
       deletes.push(dispatch);
       continue;
@@ -96,4 +111,34 @@ export async function resumeIncompleteTasks(
     await send();
   }
   return summary;
+}
+
+export interface ResumeOptions {
+  maxAttempts: number;
+  /** Re-send tasks that failed permanently or ran out of attempts too. */
+  retryFailed: boolean;
+  batchSize?: number;
+}
+
+/**
+ * A resume on its own (the engine does more: takeOver.ts): opens a new epoch,
+ * withdraws the older epochs' task messages still queued (a worker would carry
+ * each out only to be fenced off), and re-sends every incomplete task.
+ */
+export async function resumeIncompleteTasks(
+  ledger: TaskLedger,
+  js: JetStreamClient,
+  jobUid: string,
+  options: ResumeOptions,
+): Promise<SendSummary> {
+  const epoch = await ledger.openEpoch();
+  const jsm = await js.jetstreamManager();
+  await jsm.streams.purge(streams.tasks, { filter: tasksSubject(jobUid) });
+  return sendIncompleteTasks(ledger, js, jobUid, {
+    epoch,
+    resume: true,
+    retryFailed: options.retryFailed,
+    policy: retryPolicyOf({ maxAttempts: options.maxAttempts }),
+    batchSize: options.batchSize,
+  });
 }

@@ -172,6 +172,7 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
       leaseNamespace: namespace,
       leaseName: 'ferry-replication-it',
       logFile: path.join(logDir, 'operator-2.log'),
+      extraEnv: { FERRY_WORKER_LOG_LEVEL: 'debug' },
     });
     let done: ReplicationJob | undefined;
     await waitFor(
@@ -188,11 +189,21 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
       tasks: { succeeded: 200, failed: 0 },
       progressPercent: 100,
     });
-    expect(done!.status!.resumes).toBeGreaterThanOrEqual(1);
+    // One resume: the new leader's; the engine's own retry rounds are not resumes.
+    expect(done!.status!.resumes).toBe(1);
     expect((await listAll(destination)).sort()).toEqual([...contents.keys()].sort());
     for (const [Key, body] of contents) {
       const got = await bed.s3.send(new GetObjectCommand({ Bucket: destination, Key }));
       expect(sha(await got.Body!.transformToByteArray())).toBe(sha(body));
     }
+    // The resume re-sends only what was incomplete, and the queued messages of the old epoch are
+    // purged: at most the tasks in the workers' hands at the fault run twice — one task per source
+    // worker (one replica here), of 2 objects.
+    const writes = countDestinationWrites(bed.runner.logDir);
+    expect([...writes.perKey.keys()].filter((k) => k.startsWith('data/'))).toHaveLength(400);
+    const killedWrites = [...writes.perKey]
+      .filter(([k]) => k.startsWith('data/'))
+      .reduce((n, [, c]) => n + c, 0);
+    expect(killedWrites).toBeLessThanOrEqual(400 + 1 * 2);
   });
 });
