@@ -135,6 +135,8 @@ export class FaultScript {
         operators.push(op);
         this.deps.say(`${identity} started in its place (as its Deployment would), on standby`);
       },
+      // The job does not need it: the standby replica takes over either way.
+      (err: unknown) => this.deps.say(`${identity} did not start: ${(err as Error).message}`),
     );
     this.stage = 'await-takeover';
   }
