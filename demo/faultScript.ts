@@ -1,6 +1,6 @@
 // The demo's faults, injected part-way through the job, one after the other:
 //
-//  1. at 20 % of the tasks done, SIGKILL a source worker pod that holds a task
+//  1. at 20 % of the tasks done, SIGKILL a source worker pod that holds tasks
 //     (the pod runner kills its process, as a node's OOM killer would); the
 //     operator replaces the pod;
 //  2. once the replacement is ready and 45 % of the tasks are done, SIGKILL the
@@ -9,9 +9,9 @@
 //     resumes the job from the ledger; a new replica is started in the killed
 //     one's place, as its Deployment would.
 //
-// In this order the task the killed worker held is re-sent by the new leader's
-// resume. Should the job get there first, JetStream redelivers it once the
-// task ack-wait has passed: the demo's operators run with 15 s
+// In this order the tasks the killed worker held are re-sent by the new
+// leader's resume at the latest. JetStream may redeliver them before that,
+// once the task ack-wait has passed: the demo's operators run with 15 s
 // (FERRY_TASK_ACK_WAIT_MS) rather than the default 60 s.
 import type { Etcd3 } from 'etcd3';
 import type { ReplicationJob } from '../api/v1alpha1/index.ts';
@@ -33,7 +33,8 @@ export interface FaultScriptDeps {
 }
 
 export interface FaultRecord {
-  killedWorker?: { pod: string; task: HeldTask; replacement?: string; readyAfterS?: number };
+  /** The source worker pod killed, and the tasks the ledger showed it running then. */
+  killedWorker?: { pod: string; tasks: HeldTask[]; replacement?: string; readyAfterS?: number };
   killedOperator?: { identity: string; successor?: string; takeoverAfterS?: number; resumesBefore: number };
 }
 
@@ -85,13 +86,17 @@ export class FaultScript {
   private async killBusySourceWorker(job: ReplicationJob, uid: string): Promise<void> {
     const prefix = `${job.metadata!.name}-source-`;
     const held = (await runningTasks(this.deps.etcd, uid)).filter((h) => h.worker.startsWith(prefix));
-    for (const task of held) {
-      if (!this.deps.runner.killProcess(job.metadata!.namespace!, task.worker, 'SIGKILL')) continue;
+    // The pod that most recently started a task: the likeliest to be mid-copy.
+    for (const pod of new Set(held.map((h) => h.worker))) {
+      if (!this.deps.runner.killProcess(job.metadata!.namespace!, pod, 'SIGKILL')) continue;
       this.workerKilledAt = Date.now();
-      this.record.killedWorker = { pod: task.worker, task };
+      const tasks = held.filter((h) => h.worker === pod);
+      this.record.killedWorker = { pod, tasks };
+      const objects = tasks.reduce((n, t) => n + t.objects, 0);
+      const bytes = tasks.reduce((n, t) => n + t.bytes, 0);
       this.deps.say(
-        `SIGKILL worker pod ${task.worker}: it was copying task ${task.taskId} ` +
-          `(${task.objects} objects, ${(task.bytes / 1024 / 1024).toFixed(1)} MiB) and never reports it done`,
+        `SIGKILL worker pod ${pod}: it was copying ${tasks.length} task(s) (${objects} objects, ` +
+          `${(bytes / 1024 / 1024).toFixed(1)} MiB) and never reports them done`,
       );
       this.stage = 'await-replacement';
       return;

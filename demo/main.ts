@@ -213,8 +213,11 @@ try {
   await show('get', 'events', '--field-selector', 'involvedObject.kind=ReplicationJob');
 
   const uid = job.metadata!.uid!;
-  const killedTask = faults.record.killedWorker?.task.taskId;
-  const resends = await readResends(etcd, uid, killedTask ? [killedTask] : []);
+  const resends = await readResends(
+    etcd,
+    uid,
+    (faults.record.killedWorker?.tasks ?? []).map((t) => t.taskId),
+  );
 
   step(
     `verifying site-b/${prefix} against site-a/${prefix}: both listings, then the SHA-256 of every object`,
@@ -244,12 +247,23 @@ try {
   ];
   const worker = faults.record.killedWorker;
   if (worker) {
-    const end = resends.watched.get(worker.task.taskId);
+    const ends = [...resends.watched.values()].filter((e) => e.state === 'SUCCEEDED');
+    const how = [
+      [ends.filter((e) => e.attempt > 1).length, 're-sent by the resume'],
+      [
+        ends.filter((e) => e.attempt === 1 && e.worker !== worker.pod).length,
+        'redelivered by JetStream after the task ack-wait',
+      ],
+      [ends.filter((e) => e.worker === worker.pod).length, 'finished just before it died'],
+    ] as const;
     lines.push([
       'worker kill',
-      `${worker.pod} SIGKILLed holding task ${worker.task.taskId}; replaced by ${worker.replacement ?? '?'} ` +
-        `in ${worker.readyAfterS ?? '?'} s; that task ${end?.state} at attempt ${end?.attempt} (epoch ${end?.epoch}, ` +
-        `reported by ${end?.worker})`,
+      `${worker.pod} SIGKILLed holding ${worker.tasks.length} task(s), replaced by ${worker.replacement ?? '?'} ` +
+        `in ${worker.readyAfterS ?? '?'} s; its tasks succeeded: ` +
+        how
+          .filter(([n]) => n > 0)
+          .map(([n, what]) => `${n} ${what}`)
+          .join(', '),
     ]);
   }
   const leader = faults.record.killedOperator;
