@@ -424,7 +424,9 @@ async function resumeSideBySide(bed: FerryBed, scenario: Scenario): Promise<void
   }
 }
 
-say(`${await rcloneVersion()}; node ${process.version}; ${os.cpus().length} cores`);
+// Other work on the machine slows both tools, Ferry's several processes more: say how busy it was.
+const load = () => os.loadavg()[0]!.toFixed(1);
+say(`${await rcloneVersion()}; node ${process.version}; ${os.cpus().length} cores; load average ${load()}`);
 const bed = await FerryBed.start((line) => say(line));
 try {
   const results: TransferResult[] = [];
@@ -438,6 +440,7 @@ try {
       bed,
       scenarios.find((s) => s.key === 'small')!,
     );
+  say(`load average at the end: ${load()}`);
 } catch (err) {
   console.error(`bench: FAILED: ${(err as Error).stack ?? String(err)}\n(logs in ${bed.logDir})`);
   process.exitCode = 1;
