@@ -13,6 +13,14 @@
 //     startAfter = the last key received; an empty page is always complete.
 //     With checksums=1 each object carries the SHA-256 of its content.
 //
+//   POST /v1/checksums   { "keys": [<key>, …] }   (at most maxChecksumKeys)
+//     Authorization: Bearer <job token>
+//   → 200 { "objects": [ListedObject with sha256, …] }: the SHA-256 of each
+//     key's content, in the order asked; a key that does not exist (any more)
+//     is left out. The planner asks only for the objects whose equality it
+//     cannot decide otherwise (same key and size on both sides), so a first
+//     copy reads nothing twice.
+//
 // Errors are the transfer protocol's JSON `{ "error": { kind, code, message } }`
 // (worker/transfer/protocol.ts): 401 Unauthorized, 400 BadRequest/InvalidKey,
 // 404 NoSuchPath (the source path does not exist), 500 permanent and 503
@@ -23,6 +31,17 @@ export const listingPath = '/v1/listing';
 export const maxListingPageObjects = 1000;
 /** A page stops growing once its objects to hash add up to this many bytes. */
 export const maxListingPageHashBytes = 256 * 1024 * 1024;
+
+export const checksumsPath = '/v1/checksums';
+export const maxChecksumKeys = 1000;
+
+export interface ChecksumsRequest {
+  keys: string[];
+}
+
+export interface ChecksumsResponse {
+  objects: ListedObject[];
+}
 
 export interface ListedObject {
   key: string;

@@ -21,8 +21,7 @@ import { ensureStreams, type ConsumerSettings } from '../dispatch/streams.ts';
 import { TaskLedger, type JobRecord, type LedgerSummary } from '../ledger/taskLedger.ts';
 import { judgeDeletes } from '../planner/deleteSafety.ts';
 import { compileFilters } from '../planner/filters.ts';
-import { mergeListings } from '../planner/listingMerge.ts';
-import { listingFailure, openStoreListing } from '../planner/storeListing.ts';
+import { listingFailure, mergeStoreListings, openStoreListing } from '../planner/storeListing.ts';
 import { emptyTotals, planInSteps, taskId, type PlanTotals } from '../planner/taskPlanner.ts';
 import { sendIncompleteTasks } from '../resume/resumeIncompleteTasks.ts';
 import { retryPolicyOf } from '../resume/retryPolicy.ts';
@@ -225,10 +224,10 @@ export class JobEngine {
     const destination = await openStoreListing(this.job, 'destination', context);
     try {
       const steps = planInSteps(
-        mergeListings(
-          source.list('', after, { checksums: true }),
-          destination.list('', checkpoint.destinationAfter, { checksums: true }),
-        ),
+        mergeStoreListings(source, destination, {
+          sourceAfter: after,
+          destinationAfter: checkpoint.destinationAfter,
+        }),
         {
           mode: spec.mode ?? 'Copy',
           maxObjects: spec.tasks?.maxObjects ?? 1000,

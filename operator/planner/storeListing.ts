@@ -7,6 +7,8 @@ import { workerTokenKey, workerTokenSecretName, type WorkerRole } from '../../ap
 import type { ReplicationJob, Store } from '../../api/v1alpha1/index.ts';
 import { openObjectStore } from '../../worker/storage/index.ts';
 import { StorageError, type ObjectStore } from '../../worker/storage/objectStore.ts';
+import { settleWithChecksums } from './checksumsOnDemand.ts';
+import { mergeListings, type KeyDecision } from './listingMerge.ts';
 import { ListingError, WorkerListing } from './workerListing.ts';
 
 /** What the planner needs of a store: its sorted listing (ObjectStore.list's contract). */
@@ -62,6 +64,30 @@ export async function openStoreListing(
       secretAccessKey: await value(ref.secretAccessKeyKey ?? 'AWS_SECRET_ACCESS_KEY'),
     },
   );
+}
+
+/**
+ * The merged listings of both sides, one decision per key. An S3 side is
+ * listed with its recorded checksums; a worker-listed side without any, its
+ * objects hashed on demand when a decision needs it (checksumsOnDemand.ts).
+ */
+export function mergeStoreListings(
+  source: StoreListing,
+  destination: StoreListing,
+  /** Where each listing resumes (a plan checkpoint): keys after these. */
+  from: { sourceAfter?: string; destinationAfter?: string } = {},
+): AsyncIterable<KeyDecision> {
+  const onRequest = (side: StoreListing) => (side instanceof WorkerListing ? side : undefined);
+  const listing = (side: StoreListing, after: string | undefined) =>
+    side.list('', after, { checksums: !onRequest(side) });
+  const merged = mergeListings(
+    listing(source, from.sourceAfter),
+    listing(destination, from.destinationAfter),
+  );
+  return settleWithChecksums(merged, {
+    source: onRequest(source),
+    destination: onRequest(destination),
+  });
 }
 
 /**

@@ -1,6 +1,8 @@
 // The operator's side of the listing contract (api/listing.ts): lists a store
 // through a worker pod of its side, page by page, as an async iterable with
-// ObjectStore.list()'s contract — so the planner merges it like any listing.
+// ObjectStore.list()'s contract — so the planner merges it like any listing —
+// and asks the worker for the checksums of the objects the planner cannot
+// decide on otherwise (checksumsOnDemand.ts).
 //
 // It waits (without failing) until a worker of the side has announced itself,
 // asks for each page after the last key it yielded (so any worker can serve
@@ -15,9 +17,14 @@
 // another worker of the side — as for the first one.
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
+  checksumsPath,
   listingEndpointsBucket,
   listingPath,
+  maxChecksumKeys,
+  maxListingPageHashBytes,
   maxListingPageObjects,
+  type ChecksumsRequest,
+  type ChecksumsResponse,
   type ListedObject,
   type ListingPage,
 } from '../../api/listing.ts';
@@ -51,7 +58,7 @@ export interface WorkerListingOptions {
   log?: (message: string, meta?: Record<string, unknown>) => void;
   /** How often to look for an announced worker while none is (1 s). */
   discoveryIntervalMs?: number;
-  /** Time allowed for one page, hashing included (5 min). */
+  /** Time allowed for one request (a page, or a batch of checksums), hashing included (5 min). */
   pageTimeoutMs?: number;
   /** Consecutive failed attempts at one page before giving up (8). */
   maxAttempts?: number;
@@ -74,14 +81,92 @@ export class WorkerListing {
   }
 
   async *list(prefix: string, startAfter?: string, options: ListOptions = {}): AsyncGenerator<ObjectInfo> {
-    const maxAttempts = this.options.maxAttempts ?? 8;
     let after = startAfter;
+    for (;;) {
+      const url = (endpoint: string) => {
+        const u = new URL(listingPath, endpoint);
+        u.searchParams.set('prefix', prefix);
+        if (after !== undefined) u.searchParams.set('startAfter', after);
+        u.searchParams.set('limit', String(this.options.pageSize ?? maxListingPageObjects));
+        if (options.checksums === true) u.searchParams.set('checksums', '1');
+        return u;
+      };
+      const page = await this.call<ListingPage>(
+        `the page after ${JSON.stringify(after ?? '')}`,
+        (endpoint) => ({ url: url(endpoint) }),
+      );
+      checkPage(page, prefix, after, this.description);
+      for (const object of page.objects) {
+        yield toObjectInfo(object);
+        after = object.key;
+      }
+      if (page.complete) return;
+    }
+  }
+
+  /**
+   * The objects with the SHA-256 of their content, hashed by the worker,
+   * by key; an object that no longer exists is absent. Asked in batches of at
+   * most maxChecksumKeys keys and about maxListingPageHashBytes bytes.
+   */
+  async checksumsOf(objects: readonly ObjectInfo[]): Promise<Map<string, ObjectInfo>> {
+    const found = new Map<string, ObjectInfo>();
+    let start = 0;
+    while (start < objects.length) {
+      let end = start;
+      let bytes = 0;
+      while (
+        end < objects.length &&
+        end - start < maxChecksumKeys &&
+        (end === start || bytes + objects[end]!.size <= maxListingPageHashBytes)
+      )
+        bytes += objects[end++]!.size;
+      const keys = objects.slice(start, end).map((o) => o.key);
+      const body = JSON.stringify({ keys } satisfies ChecksumsRequest);
+      const answer = await this.call<ChecksumsResponse>(
+        `the checksums of ${keys.length} objects`,
+        (endpoint) => ({
+          url: new URL(checksumsPath, endpoint),
+          init: { method: 'POST', body, headers: { 'content-type': 'application/json' } },
+        }),
+      );
+      const asked = new Set(keys);
+      for (const object of Array.isArray(answer?.objects) ? answer.objects : []) {
+        if (
+          !asked.has(object?.key) ||
+          typeof object.sha256 !== 'string' ||
+          !/^[0-9a-f]{64}$/.test(object.sha256)
+        )
+          throw new ListingError(
+            'permanent',
+            `${this.description}: the worker sent an invalid checksum answer`,
+          );
+        found.set(object.key, toObjectInfo(object));
+      }
+      start = end;
+    }
+    return found;
+  }
+
+  async close(): Promise<void> {}
+
+  /**
+   * One request to a worker of the side, with the listing's patience: waits
+   * for a worker to be announced, passes over unreachable ones, retries
+   * retryable error answers (a few times, with back-off), and throws a
+   * ListingError otherwise.
+   */
+  private async call<T>(
+    what: string,
+    request: (endpoint: string) => { url: URL; init?: RequestInit },
+  ): Promise<T> {
+    const maxAttempts = this.options.maxAttempts ?? 8;
     let failures = 0;
     for (;;) {
       const endpoint = await this.discover();
-      let page: ListingPage;
       try {
-        page = await this.fetchPage(endpoint, prefix, after, options.checksums === true);
+        const { url, init } = request(endpoint);
+        return (await this.fetchJson(endpoint, url, init)) as T;
       } catch (err) {
         const error = asListingError(err, this.description);
         if (error.kind === 'permanent' || this.options.signal?.aborted) throw error;
@@ -98,24 +183,17 @@ export class WorkerListing {
         if (failures >= maxAttempts)
           throw new ListingError(
             'retryable',
-            `${error.message} (gave up after ${failures} attempts at the page after ${JSON.stringify(after ?? '')})`,
+            `${error.message} (gave up after ${failures} attempts at ${what})`,
             { cause: err },
           );
-        this.options.log?.('listing page failed; asking again', { error: error.message, attempt: failures });
+        this.options.log?.('listing request failed; asking again', {
+          error: error.message,
+          attempt: failures,
+        });
         await this.sleep(Math.min((this.options.retryDelayMs ?? 500) * 2 ** (failures - 1), 10_000));
-        continue;
       }
-      failures = 0;
-      checkPage(page, prefix, after, this.description);
-      for (const object of page.objects) {
-        yield toObjectInfo(object);
-        after = object.key;
-      }
-      if (page.complete) return;
     }
   }
-
-  async close(): Promise<void> {}
 
   /** A worker's URL: the last one that answered, or an announced one (waiting for one to be). */
   private async discover(): Promise<string> {
@@ -142,21 +220,12 @@ export class WorkerListing {
     }
   }
 
-  private async fetchPage(
-    endpoint: string,
-    prefix: string,
-    startAfter: string | undefined,
-    checksums: boolean,
-  ): Promise<ListingPage> {
-    const url = new URL(listingPath, endpoint);
-    url.searchParams.set('prefix', prefix);
-    if (startAfter !== undefined) url.searchParams.set('startAfter', startAfter);
-    url.searchParams.set('limit', String(this.options.pageSize ?? maxListingPageObjects));
-    if (checksums) url.searchParams.set('checksums', '1');
+  private async fetchJson(endpoint: string, url: URL, init: RequestInit = {}): Promise<unknown> {
     const timeout = AbortSignal.timeout(this.options.pageTimeoutMs ?? 300_000);
     const signal = this.options.signal ? AbortSignal.any([this.options.signal, timeout]) : timeout;
     const response = await fetch(url, {
-      headers: { authorization: `Bearer ${this.options.token}` },
+      ...init,
+      headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${this.options.token}` },
       signal,
     });
     const text = await response.text(); // a torn body rejects here
@@ -177,7 +246,7 @@ export class WorkerListing {
         `${this.description}: ${error ? `${error.code}: ${error.message}` : `HTTP ${response.status}`}`,
       );
     }
-    return body as ListingPage;
+    return body;
   }
 
   private throwIfStopped(): void {

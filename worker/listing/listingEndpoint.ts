@@ -1,12 +1,23 @@
-// The worker's listing route (api/listing.ts): the operator pages through the
-// store of this worker's side, with the job's token. Served by both roles,
-// next to the probes.
+// The worker's listing routes (api/listing.ts): the operator pages through the
+// store of this worker's side, and asks for the checksums it needs, with the
+// job's token. Served by both roles, next to the probes.
 import { stat } from 'node:fs/promises';
-import { listingPath, maxListingPageObjects } from '../../api/listing.ts';
+import type { IncomingMessage } from 'node:http';
+import {
+  checksumsPath,
+  listingPath,
+  maxChecksumKeys,
+  maxListingPageObjects,
+  type ChecksumsResponse,
+} from '../../api/listing.ts';
 import type { ObjectStore } from '../storage/objectStore.ts';
 import { tokenMatches, type RouteHandler, type TransferLog } from '../transfer/destinationEndpoint.ts';
 import { errorResponse, send, storageErrorResponse } from '../transfer/receiving.ts';
-import { ListingPager } from './listingPager.ts';
+import { ListingPager, toListed } from './listingPager.ts';
+import { checksumsOf } from './objectHashing.ts';
+
+/** Enough for maxChecksumKeys keys of 1024 bytes, JSON-escaped. */
+const maxChecksumsBodyBytes = 8 * 1024 * 1024;
 
 export interface ListingRouteOptions {
   /**
@@ -62,23 +73,60 @@ export function createListingRoute(
     }
   }
 
+  async function serveChecksums(req: IncomingMessage, res: Parameters<RouteHandler>[1]): Promise<void> {
+    const bad = (message: string) => {
+      const e = errorResponse(400, 'permanent', 'BadRequest', message);
+      send(res, e.status, e.body);
+    };
+    let keys: unknown;
+    try {
+      keys = (JSON.parse(await readBody(req, maxChecksumsBodyBytes)) as { keys?: unknown }).keys;
+    } catch (err) {
+      bad(`the body must be JSON { "keys": [...] }: ${(err as Error).message}`);
+      return;
+    }
+    if (!Array.isArray(keys) || keys.length > maxChecksumKeys || keys.some((k) => typeof k !== 'string')) {
+      bad(`"keys" must be an array of at most ${maxChecksumKeys} strings`);
+      return;
+    }
+    try {
+      const objects = await checksumsOf(store, keys as string[]);
+      send(res, 200, { objects: objects.map(toListed) } satisfies ChecksumsResponse);
+    } catch (err) {
+      const e = storageErrorResponse(err);
+      log.warn('checksums failed', {
+        status: e.status,
+        code: e.body.error.code,
+        error: e.body.error.message,
+      });
+      send(res, e.status, e.body);
+    }
+  }
+
+  const methods = new Map([
+    [listingPath, 'GET'],
+    [checksumsPath, 'POST'],
+  ]);
   return {
     handle: (req, res) => {
       const url = new URL(req.url ?? '/', 'http://worker');
-      if (url.pathname !== listingPath) return false;
+      const method = methods.get(url.pathname);
+      if (method === undefined) return false;
       if (!tokenMatches(req.headers.authorization, token)) {
         const e = errorResponse(401, 'permanent', 'Unauthorized', 'missing or wrong bearer token');
         send(res, e.status, e.body);
-      } else if (req.method !== 'GET') {
+      } else if (req.method !== method) {
         const e = errorResponse(
           405,
           'permanent',
           'MethodNotAllowed',
-          `${req.method} is not allowed on ${listingPath}`,
+          `${req.method} is not allowed on ${url.pathname}`,
         );
         send(res, e.status, e.body);
-      } else {
+      } else if (method === 'GET') {
         void serve(url, res);
+      } else {
+        void serveChecksums(req, res);
       }
       return true;
     },
@@ -104,4 +152,16 @@ async function checkDirectory(dir: string, store: string): Promise<void> {
   throw new MissingDirectoryError(
     `${store}: the source path does not exist on the volume; nothing is planned from a missing source`,
   );
+}
+
+/** The request's body as text; rejects one larger than `limit` bytes. */
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new Error(`it is larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -8,15 +8,14 @@
 // (prefix, checksums, last key), so the next page continues it instead of
 // walking the tree again from the key; any other request starts a fresh walk
 // from its startAfter. Memory: one page, plus a few parked walks.
-import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
 import {
   maxListingPageHashBytes,
   maxListingPageObjects,
   type ListedObject,
   type ListingPage,
 } from '../../api/listing.ts';
-import { ObjectNotFoundError, type ObjectInfo, type ObjectStore } from '../storage/objectStore.ts';
+import type { ObjectInfo, ObjectStore } from '../storage/objectStore.ts';
+import { hashObjects } from './objectHashing.ts';
 
 export interface PageRequest {
   prefix: string;
@@ -74,7 +73,7 @@ export class ListingPager {
           bytes += next.value.size;
           next = await objects.next();
         }
-        const described = hashing ? await this.withChecksums(listed) : listed;
+        const described = hashing ? await hashObjects(this.store, listed, this.hashConcurrency) : listed;
         // A page whose objects were all deleted while hashing says nothing: go on.
         if (described.length === 0 && !next.done) continue;
         if (!next.done) this.park(request, described.at(-1)!.key, objects, next.value);
@@ -122,45 +121,14 @@ export class ListingPager {
       void walk.objects.return?.().catch(() => undefined);
     }
   }
-
-  /** The objects with their content's SHA-256; an object deleted meanwhile is left out. */
-  private async withChecksums(objects: ObjectInfo[]): Promise<ObjectInfo[]> {
-    const results: Array<ObjectInfo | undefined> = new Array(objects.length);
-    let next = 0;
-    const hashOne = async () => {
-      while (next < objects.length) {
-        const index = next++;
-        results[index] = await this.hash(objects[index]!);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.hashConcurrency, objects.length) }, hashOne));
-    return results.filter((o): o is ObjectInfo => o !== undefined);
-  }
-
-  private async hash(object: ObjectInfo): Promise<ObjectInfo | undefined> {
-    const hash = createHash('sha256');
-    let size = 0;
-    try {
-      await pipeline(await this.store.read(object.key), async (chunks: AsyncIterable<Buffer>) => {
-        for await (const chunk of chunks) {
-          hash.update(chunk);
-          size += chunk.length;
-        }
-      });
-    } catch (err) {
-      if (err instanceof ObjectNotFoundError) return undefined; // deleted since it was listed
-      throw err;
-    }
-    // The size read is the one the checksum belongs to, should the file have changed since.
-    return { ...object, size, checksum: { algorithm: 'SHA256', value: hash.digest('hex') } };
-  }
 }
 
 function walkId(prefix: string, checksums: boolean, lastKey: string): string {
   return JSON.stringify([prefix, checksums, lastKey]);
 }
 
-function toListed(object: ObjectInfo): ListedObject {
+/** An object as the listing contract carries it. */
+export function toListed(object: ObjectInfo): ListedObject {
   return {
     key: object.key,
     size: object.size,

@@ -136,6 +136,24 @@ describe('listing a filesystem store through its worker', () => {
     }
   });
 
+  it('hashes on request only the objects asked for, leaving out those that do not exist', async () => {
+    const jobUid = `list-${++jobs}-${Date.now()}`;
+    const { root, files } = volume('on-request', 30);
+    const store = new FilesystemStore({ claimName: 'data', mountPath: root });
+    const worker = await startWorker(jobUid, store);
+    try {
+      const lister = listing(jobUid);
+      const listed = await collect(lister.list(''));
+      expect(listed.every((o) => o.checksum === undefined)).toBe(true); // none asked for: none read
+      const wanted = [...listed.slice(0, 3), { ...listed[3]!, key: 'no/such/object' }];
+      const sums = await lister.checksumsOf(wanted);
+      expect([...sums.keys()]).toEqual(listed.slice(0, 3).map((o) => o.key));
+      for (const [key, object] of sums) expect(object.checksum?.value).toBe(sha(files.get(key)!));
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('waits for a worker of the side to be announced, and stops waiting when told to', async () => {
     const jobUid = `list-${++jobs}-${Date.now()}`;
     const { root, files } = volume('late', 10);
