@@ -75,6 +75,7 @@ async function main(): Promise<void> {
       worker: config.podName,
       source: store,
       pickDestination: () => directory.pick(),
+      destinationRefused: (url) => directory.refusedConnection(url),
       token: config.token,
       concurrency: config.concurrency,
       workingIntervalMs: config.workingIntervalMs,

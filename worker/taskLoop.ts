@@ -24,6 +24,8 @@ export interface TaskLoopOptions {
   source: ObjectStore;
   /** A destination worker's base URL (see endpoints.ts). */
   pickDestination: () => Promise<string>;
+  /** Told when a destination refused a connection (its pod is gone), so it is not picked again. */
+  destinationRefused?: (url: string) => void;
   token: string;
   /** Object streams at once, shared by the tasks the worker holds (it holds as many tasks). */
   concurrency: number;
@@ -142,6 +144,7 @@ export class SourceTaskLoop {
     });
     const keepAlive = setInterval(() => msg.working(), this.options.workingIntervalMs ?? 10_000);
     const held: Held = { handedBack: false };
+    let pause = false;
     this.held.set(msg, held);
     const metrics = this.options.metrics;
     metrics?.tasksInFlight.inc();
@@ -163,14 +166,17 @@ export class SourceTaskLoop {
       log.info('task done', { state: outcome.state, objects: outcome.objectsDone, bytes: outcome.bytesDone });
     } catch (err) {
       if (held.handedBack) return;
-      // Could not report: hand the task back so it is not lost.
+      // Could not report (or no destination to send to): hand the task back so it is not lost.
       log.warn('task handed back', { error: String(err) });
       msg.nak(1_000);
+      pause = true;
     } finally {
       clearInterval(keepAlive);
       this.held.delete(msg);
       metrics?.tasksInFlight.dec();
     }
+    // Keep this task's place in hand a moment, so an outage does not spin through the queue's deliveries.
+    if (pause) await new Promise((r) => setTimeout(r, 1_000));
   }
 
   private async run(message: TaskMessage): Promise<Outcome> {
@@ -188,6 +194,7 @@ export class SourceTaskLoop {
           bandwidth: this.options.bandwidth,
         });
         this.count('copied', outcome);
+        this.handBackIfRefused(target.baseUrl, outcome.failed);
         return {
           state: outcome.state,
           objectsDone: outcome.objectsDone,
@@ -220,6 +227,7 @@ export class SourceTaskLoop {
           bandwidth: this.options.bandwidth,
         });
         this.count('copied', outcome);
+        this.handBackIfRefused(target.baseUrl, outcome.failed);
         return {
           state: outcome.state,
           objectsDone: outcome.objectsDone,
@@ -236,5 +244,16 @@ export class SourceTaskLoop {
     metrics.objects.inc({ operation }, outcome.objectsDone);
     metrics.bytes.inc({ direction: 'sent' }, outcome.bytesDone);
     for (const failure of outcome.failed) metrics.failed(failure.kind, failure.code);
+  }
+
+  /**
+   * A destination that refused the connection is gone (a killed pod whose
+   * announcement lingers): the task is not at fault, so it is handed back for
+   * another destination instead of failing and spending an attempt.
+   */
+  private handBackIfRefused(url: string, failed: { code: string; message: string }[]): void {
+    if (!failed.some((f) => f.code === 'NetworkError' && /ECONNREFUSED/.test(f.message))) return;
+    this.options.destinationRefused?.(url);
+    throw new Error(`destination ${url} refused the connection`);
   }
 }

@@ -27,6 +27,9 @@ export interface ConsumerSettings {
   taskMaxDeliver: number;
 }
 
+/** The status consumer's ack-wait (see ensureJobConsumers). */
+export const statusAckWaitMs = 10_000;
+
 export const defaultConsumerSettings: ConsumerSettings = { taskAckWaitMs: 60_000, taskMaxDeliver: 5 };
 
 async function ensureStream(jsm: JetStreamManager, name: string, subjects: string[]): Promise<void> {
@@ -92,7 +95,10 @@ export async function ensureJobConsumers(
     filter_subject: statusSubject(jobUid),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(30_000),
+    // Statuses handed to a fetch that died with its connection (a nats-server
+    // restart) wait this long before they are delivered again: short, yet far
+    // above the time to commit a batch to the ledger.
+    ack_wait: nanos(statusAckWaitMs),
     max_ack_pending: 10_000,
   });
 }

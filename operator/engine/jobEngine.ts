@@ -16,6 +16,7 @@ import type { Etcd3 } from 'etcd3';
 import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
 import { statusConsumerName } from '../../api/tasks.ts';
 import { streams } from '../../api/names.ts';
+import { DeliveryWatch, LostStreamError } from '../dispatch/deliveryWatch.ts';
 import { StatusIngestor } from '../dispatch/statusIngest.ts';
 import { ensureStreams, type ConsumerSettings } from '../dispatch/streams.ts';
 import { TaskLedger, type JobRecord, type LedgerSummary } from '../ledger/taskLedger.ts';
@@ -26,6 +27,7 @@ import { emptyTotals, planInSteps, taskId, type PlanTotals } from '../planner/ta
 import { sendIncompleteTasks } from '../resume/resumeIncompleteTasks.ts';
 import { retryPolicyOf } from '../resume/retryPolicy.ts';
 import { drainStatus, takeOverJobQueues } from '../resume/takeOver.ts';
+import { OutageRide } from './outageRide.ts';
 
 /** Retry rounds (a scan of the ledger) run at most this often. */
 const roundIntervalMs = 1_000;
@@ -156,41 +158,58 @@ export class JobEngine {
     this.update({ phase: 'running', totals, summary: await ledger.summarize() });
 
     // Ingest status; re-send retryable failures once their back-off passed.
+    // Now and then make sure JetStream still holds the tasks in flight; ride
+    // through NATS and etcd outages rather than resume (see ADR 0007).
     let roundWanted = false;
     let nextRoundAt = 0;
     let idleCheckAt = 0;
+    const delivery = new DeliveryWatch(jsm, uid, idleCheckMs);
+    const outage = new OutageRide(log);
     while (!this.stopped) {
-      const outcomes = await ingestor.ingestBatch(512, 1_000);
-      const now = Date.now();
-      if (outcomes.length === 0 && now < idleCheckAt && !(roundWanted && now >= nextRoundAt)) continue;
-      idleCheckAt = now + idleCheckMs;
-      const summary = await ledger.summarize();
-      const t = summary.tasks;
-      // In the workers' hands; PENDING tasks are held deletes.
-      const inFlight = t.DISPATCHED + t.RUNNING;
-      const total = t.PENDING + inFlight + t.SUCCEEDED + t.FAILED;
-      if (t.SUCCEEDED === total) {
-        this.update({ phase: 'succeeded', summary });
-        return;
-      }
-      roundWanted = t.FAILED + t.PENDING > 0;
-      if (roundWanted && now >= nextRoundAt) {
-        const round = await sendIncompleteTasks(ledger, js, uid, {
-          epoch,
-          resume: false,
-          retryFailed: false,
-          policy,
-          now,
-          log,
-        });
-        nextRoundAt = Math.max(now + roundIntervalMs, round.nextDueAt ?? 0);
-        if (inFlight === 0 && round.resent === 0 && round.waiting === 0) {
-          const message = `${summary.objectsFailed} objects failed: ${summary.failedKeys.slice(0, 5).join(', ')}${summary.lastError ? ` (${summary.lastError.message})` : ''}`;
-          this.update({ phase: 'failed', summary, failure: { reason: 'TasksFailed', message } });
+      try {
+        const outcomes = await ingestor.ingestBatch(512, 1_000);
+        const lost = await delivery.nothingInTransit();
+        outage.ok();
+        const now = Date.now();
+        if (outcomes.length === 0 && !lost && now < idleCheckAt && !(roundWanted && now >= nextRoundAt))
+          continue;
+        idleCheckAt = now + idleCheckMs;
+        const summary = await ledger.summarize();
+        const t = summary.tasks;
+        // In the workers' hands; PENDING tasks are held deletes.
+        const inFlight = t.DISPATCHED + t.RUNNING;
+        const total = t.PENDING + inFlight + t.SUCCEEDED + t.FAILED;
+        if (t.SUCCEEDED === total) {
+          this.update({ phase: 'succeeded', summary });
           return;
         }
+        if (lost && inFlight > 0) {
+          // A resume (a new engine) re-sends them, in a new epoch.
+          throw new LostStreamError(
+            `JetStream holds none of the ${inFlight} tasks in flight: they were lost`,
+          );
+        }
+        roundWanted = t.FAILED + t.PENDING > 0;
+        if (roundWanted && now >= nextRoundAt) {
+          const round = await sendIncompleteTasks(ledger, js, uid, {
+            epoch,
+            resume: false,
+            retryFailed: false,
+            policy,
+            now,
+            log,
+          });
+          nextRoundAt = Math.max(now + roundIntervalMs, round.nextDueAt ?? 0);
+          if (inFlight === 0 && round.resent === 0 && round.waiting === 0) {
+            const message = `${summary.objectsFailed} objects failed: ${summary.failedKeys.slice(0, 5).join(', ')}${summary.lastError ? ` (${summary.lastError.message})` : ''}`;
+            this.update({ phase: 'failed', summary, failure: { reason: 'TasksFailed', message } });
+            return;
+          }
+        }
+        this.update({ summary });
+      } catch (err) {
+        await outage.failed(err); // rethrows a lost stream (a resume re-creates it) or a long outage
       }
-      this.update({ summary });
     }
   }
 

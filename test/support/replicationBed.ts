@@ -6,6 +6,7 @@ import * as k8s from '@kubernetes/client-node';
 import { S3Client } from '@aws-sdk/client-s3';
 import { group, plural, version, type ReplicationJob } from '../../api/v1alpha1/index.ts';
 import { PodRunner, type PodRunnerOptions } from '../podrunner/podRunner.ts';
+import type { BedEndpoints } from '../bed/controlPlane.ts';
 import { bedEndpoints } from './bed.ts';
 import { installCrds, kubeConfigFor, readReplicationJob } from './kube.ts';
 import { OperatorProcess } from './operatorProcess.ts';
@@ -36,13 +37,15 @@ export interface ReplicationBedOptions {
   runner?: Partial<PodRunnerOptions>;
   /** More environment for the operator (e.g. FERRY_WORKER_LOG_LEVEL). */
   operatorEnv?: Record<string, string>;
+  /** A private bed (a test that restarts its servers); the shared one by default. */
+  bed?: BedEndpoints;
 }
 
 export const finished = (job: ReplicationJob, type: 'Complete' | 'Failed' = 'Complete'): boolean =>
   job.status?.conditions?.some((c) => c.type === type && c.status === 'True') ?? false;
 
 export async function startReplicationBed(options: ReplicationBedOptions): Promise<ReplicationBed> {
-  const bed = bedEndpoints();
+  const bed = options.bed ?? bedEndpoints();
   const { namespace } = options;
   const kc = kubeConfigFor(bed.kubeconfig);
   const core = kc.makeApiClient(k8s.CoreV1Api);

@@ -1,0 +1,73 @@
+// Watches that the job's tasks are still on their way through JetStream.
+//
+// The ledger says which tasks are in the workers' hands (DISPATCHED or
+// RUNNING), but only JetStream holds their messages. Those messages can be
+// lost without any status ever saying so: the FERRY_TASKS or FERRY_STATUS
+// stream deleted (or a NATS server that lost its store), the job's consumer
+// removed, or a message dropped after max-deliver deliveries. A job whose
+// tasks were lost that way would wait forever. So, now and then, the engine
+// asks JetStream: if the job's consumers are gone, the streams must be
+// re-created and the incomplete tasks re-sent (a resume); if no task message
+// is waiting or held by a worker and no status is waiting, every task the
+// ledger still has in flight is lost and must be re-sent. Either way the engine
+// ends and the controller starts a new one: a resume, which re-creates the
+// streams and consumers and re-sends every incomplete task in a new epoch.
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { streams } from '../../api/names.ts';
+import { statusConsumerName, taskConsumerName } from '../../api/tasks.ts';
+
+/** JetStream lost the job's stream or consumer: they must be re-created, and what they held re-sent. */
+export class LostStreamError extends Error {}
+
+/** JetStream API error codes: stream not found, consumer not found. */
+const notFoundCodes = new Set([10059, 10014]);
+
+/** Whether `err` says a stream or the job's consumer on it no longer exists. */
+export function isLostStream(err: unknown): boolean {
+  if (err instanceof LostStreamError) return true;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number' && notFoundCodes.has(code)) return true;
+  return /stream not found|consumer not found|consumer deleted/i.test(String(err));
+}
+
+export class DeliveryWatch {
+  private readonly jsm: JetStreamManager;
+  private readonly jobUid: string;
+  private readonly everyMs: number;
+  private next: number;
+
+  constructor(jsm: JetStreamManager, jobUid: string, everyMs: number) {
+    this.jsm = jsm;
+    this.jobUid = jobUid;
+    this.everyMs = everyMs;
+    this.next = Date.now() + everyMs;
+  }
+
+  /**
+   * At most every `everyMs`: true when JetStream holds nothing of the job —
+   * no task message waiting or held by a worker, no status waiting — so
+   * whatever the ledger read *after* this call still has in flight is lost.
+   * Throws LostStreamError when a stream or consumer of the job is gone.
+   */
+  async nothingInTransit(): Promise<boolean> {
+    if (Date.now() < this.next) return false;
+    this.next = Date.now() + this.everyMs;
+    // Tasks first: a worker acknowledges a task only after its status is stored,
+    // so a task that left the tasks consumer has its status in the status stream.
+    const tasks = await this.pending(streams.tasks, taskConsumerName(this.jobUid));
+    const status = await this.pending(streams.status, statusConsumerName(this.jobUid));
+    return tasks === 0 && status === 0;
+  }
+
+  private async pending(stream: string, consumer: string): Promise<number> {
+    try {
+      const info = await this.jsm.consumers.info(stream, consumer);
+      return info.num_pending + info.num_ack_pending;
+    } catch (err) {
+      if (!isLostStream(err)) throw err;
+      throw new LostStreamError(`JetStream lost ${stream} or the job's consumer ${consumer} on it`, {
+        cause: err,
+      });
+    }
+  }
+}
