@@ -159,7 +159,7 @@ export class JobEngine {
 
     // Ingest status; re-send retryable failures once their back-off passed.
     // Now and then make sure JetStream still holds the tasks in flight; ride
-    // through NATS and etcd outages rather than resume (see ADR 0007).
+    // through NATS and etcd outages rather than resume (see ADR 0008).
     let roundWanted = false;
     let nextRoundAt = 0;
     let idleCheckAt = 0;
