@@ -98,9 +98,16 @@ export class ReplicationJobController {
       this.log,
       selector,
     );
-    const enqueueJob = (job: ReplicationJob) =>
-      this.queue.add(jobKey(job.metadata!.namespace!, job.metadata!.name!));
+    // No reconcile before both caches are filled: a job reconciled while the
+    // pods are still being listed would look as if it had no workers, and
+    // get duplicates (seen after leader changes). Everything is enqueued once
+    // both are synced.
+    let synced = false;
+    const enqueueJob = (job: ReplicationJob) => {
+      if (synced) this.queue.add(jobKey(job.metadata!.namespace!, job.metadata!.name!));
+    };
     const enqueueOwner = (pod: k8s.V1Pod) => {
+      if (!synced) return;
       const owner = pod.metadata?.ownerReferences?.find((o) => o.kind === 'ReplicationJob' && o.controller);
       if (owner) this.queue.add(jobKey(pod.metadata!.namespace!, owner.name));
     };
@@ -111,6 +118,7 @@ export class ReplicationJobController {
     this.pods.informer.on(k8s.UPDATE, enqueueOwner);
     this.pods.informer.on(k8s.DELETE, enqueueOwner);
     await Promise.all([this.jobs.synced, this.pods.synced]);
+    synced = true;
     this.log.info('caches synced; reconciling', { jobs: this.jobs.informer.list().length });
     for (const job of this.jobs.informer.list()) enqueueJob(job);
   }

@@ -56,9 +56,13 @@ export async function openStoreListing(
   }
   const ref = store.s3!.credentialsSecretRef;
   const value = (key: string) => secretValue(context.core, namespace, ref.name, key);
-  const { credentialsSecretRef: _c, caBundleSecretRef: _ca, ...s3 } = store.s3!;
+  const { credentialsSecretRef: _c, caBundleSecretRef: caRef, ...s3 } = store.s3!;
+  // The workers mount the CA Secret; the operator, which lists S3 itself, reads it.
+  const caBundle = caRef
+    ? await secretValue(context.core, namespace, caRef.name, caRef.key ?? 'ca.crt')
+    : undefined;
   return openObjectStore(
-    { s3: { ...s3, forcePathStyle: s3.forcePathStyle ?? true } },
+    { s3: { ...s3, forcePathStyle: s3.forcePathStyle ?? true, ...(caBundle ? { caBundle } : {}) } },
     {
       accessKeyId: await value(ref.accessKeyIdKey ?? 'AWS_ACCESS_KEY_ID'),
       secretAccessKey: await value(ref.secretAccessKeyKey ?? 'AWS_SECRET_ACCESS_KEY'),

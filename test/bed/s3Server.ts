@@ -1,6 +1,6 @@
 // An S3-compatible server on loopback: versitygw serving a POSIX directory.
 // It is a real S3 implementation (signature v4, multipart, listing v2), not a mock.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { freePort, httpGet } from './network.ts';
@@ -12,12 +12,21 @@ export interface S3Credentials {
   secretAccessKey: string;
 }
 
+export interface S3Tls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
 export class S3Server extends BedServer {
   readonly endpoint: string;
   readonly region = 'us-east-1';
   readonly credentials: S3Credentials;
 
-  private constructor(bedDir: string, name: string, port: number) {
+  /** The CA file a client trusts for an HTTPS endpoint. */
+  readonly caFile: string | undefined;
+
+  private constructor(bedDir: string, name: string, port: number, tls?: S3Tls) {
     const rootDir = path.join(bedDir, name);
     mkdirSync(rootDir, { recursive: true });
     const credentials = {
@@ -41,21 +50,25 @@ export class S3Server extends BedServer {
           '--health',
           '/health',
           '--quiet',
+          ...(tls ? ['--cert', tls.certFile, '--key', tls.keyFile] : []),
           'posix',
           rootDir,
         ],
       },
       20_000,
     );
-    this.endpoint = `http://127.0.0.1:${port}`;
+    this.endpoint = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+    this.caFile = tls?.caFile;
     this.credentials = credentials;
   }
 
-  static async create(bedDir: string, name = 's3'): Promise<S3Server> {
-    return new S3Server(bedDir, name, await freePort());
+  /** With `tls`, the server speaks HTTPS with that certificate (for 127.0.0.1). */
+  static async create(bedDir: string, name = 's3', tls?: S3Tls): Promise<S3Server> {
+    return new S3Server(bedDir, name, await freePort(), tls);
   }
 
   protected async isReady(): Promise<boolean> {
-    return (await httpGet(`${this.endpoint}/health`)).status === 200;
+    const ca = this.caFile ? readFileSync(this.caFile, 'utf8') : undefined;
+    return (await httpGet(`${this.endpoint}/health`, ca ? { ca } : {})).status === 200;
   }
 }

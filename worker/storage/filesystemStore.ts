@@ -574,6 +574,21 @@ export class FilesystemStore implements ObjectStore {
     }
   }
 
+  /**
+   * An error while completing: when the staging directory is gone meanwhile,
+   * another completion of the same upload won (it removes the directory after
+   * committing), so the upload no longer exists — UploadNotFoundError, as S3
+   * answers, rather than a bare ENOENT.
+   */
+  private async completionError(err: unknown, key: string, uploadId: string): Promise<StorageError> {
+    const gone = await stat(path.join(this.stagingDir(uploadId), 'upload.json')).then(
+      () => false,
+      (e: unknown) => errnoCode(e) === 'ENOENT',
+    );
+    if (gone) return new UploadNotFoundError(this.description, 'completeMultipart', key, uploadId, err);
+    return this.fail(err, 'completeMultipart', key);
+  }
+
   async completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<WriteResult> {
     const operation = 'completeMultipart';
     const target = this.pathOf(key, operation);
@@ -591,7 +606,7 @@ export class FilesystemStore implements ObjectStore {
     try {
       stored = new Map((await this.partFiles(uploadId)).map((p) => [p.partNumber, p]));
     } catch (err) {
-      throw this.fail(err, operation, key);
+      throw await this.completionError(err, key, uploadId);
     }
     const files: string[] = [];
     let size = 0;
@@ -626,8 +641,11 @@ export class FilesystemStore implements ObjectStore {
     } catch (err) {
       // Each part was verified when stored: a whole-object mismatch means the
       // wrong parts were uploaded, so the upload is of no further use.
-      if (err instanceof ChecksumMismatchError) await this.abortMultipart(key, uploadId);
-      throw this.fail(err, operation, key);
+      if (err instanceof ChecksumMismatchError) {
+        await this.abortMultipart(key, uploadId);
+        throw this.fail(err, operation, key);
+      }
+      throw await this.completionError(err, key, uploadId);
     }
     await this.commit(written.tempPath, target, operation, key);
     await rm(this.stagingDir(uploadId), { recursive: true, force: true }).catch(() => undefined);

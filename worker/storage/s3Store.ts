@@ -79,6 +79,8 @@ export interface S3StoreConfig {
   forcePathStyle?: boolean;
   /** PEM CA certificates trusted for the endpoint in addition to the system ones. */
   caBundleFile?: string;
+  /** The same as PEM text (what the operator reads from the job's CA Secret). */
+  caBundle?: string;
 }
 
 export interface S3Credentials {
@@ -158,6 +160,14 @@ const tlsCodes = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/**
+ * The same failures recognised by their message: an error raised outside the
+ * SDK's realm (a test runner's VM context, say) reaches it as a plain string,
+ * without its code.
+ */
+const tlsMessage =
+  /unable to verify the first certificate|self[- ]signed certificate|unable to get local issuer certificate|certificate has expired|certificate is not yet valid|does not match certificate's altnames/i;
+
 export interface S3ErrorClassification {
   kind: StorageErrorKind;
   code: string | undefined;
@@ -188,7 +198,7 @@ export function classifyS3Error(err: unknown, bucket: string): S3ErrorClassifica
       status,
       problem: `${code === 'AccessDenied' ? 'access denied' : 'the credentials were refused'}${suffix}${detail}`,
     };
-  if (code !== undefined && tlsCodes.has(code))
+  if ((code !== undefined && tlsCodes.has(code)) || (code === undefined && tlsMessage.test(detail)))
     return {
       kind: 'permanent',
       code,
@@ -244,7 +254,8 @@ export class S3Store implements ObjectStore {
     this.listPageSize = Math.min(Math.max(Math.trunc(options.listPageSize ?? 1000), 1), 1000);
     this.headConcurrency = Math.max(Math.trunc(options.headConcurrency ?? 8), 1);
     let ca: string[] | undefined;
-    if (config.caBundleFile !== undefined) {
+    if (config.caBundle !== undefined) ca = [...rootCertificates, config.caBundle];
+    else if (config.caBundleFile !== undefined) {
       try {
         ca = [...rootCertificates, readFileSync(config.caBundleFile, 'utf8')];
       } catch (err) {

@@ -242,6 +242,24 @@ export function describeObjectStoreContract(name: string, makeStore: MakeStore):
       await expect(store.listParts(key, uploadId)).rejects.toBeInstanceOf(UploadNotFoundError);
     });
 
+    it('completes an upload once when two completions race: the other one finds it gone, or done', async () => {
+      const key = `${ns}multi/raced.bin`;
+      const parts = [randomBytes(5 * MiB), randomBytes(3 * MiB)];
+      const uploadId = await store.createMultipart(key);
+      const stored = [
+        await store.writePart(key, uploadId, 1, body(parts[0]!), parts[0]!.length),
+        await store.writePart(key, uploadId, 2, body(parts[1]!), parts[1]!.length),
+      ];
+      const outcomes = await Promise.allSettled([
+        store.completeMultipart(key, uploadId, stored),
+        store.completeMultipart(key, uploadId, stored),
+      ]);
+      expect(outcomes.some((o) => o.status === 'fulfilled')).toBe(true);
+      for (const o of outcomes)
+        if (o.status === 'rejected') expect(o.reason).toBeInstanceOf(UploadNotFoundError);
+      expect(sha256(await readAll(await store.read(key)))).toBe(sha256(Buffer.concat(parts)));
+    });
+
     it('refuses a part whose bytes differ from its SHA-256, and aborts idempotently', async () => {
       const key = `${ns}multi/aborted`;
       const uploadId = await store.createMultipart(key);

@@ -288,6 +288,24 @@ describe('filesystem multipart', () => {
     expect(await tree(dir)).toEqual(['.ferry-staging', 'dir', 'dir/big']);
   });
 
+  it('answers UploadNotFoundError when another completion removes the staging mid-way (not a bare ENOENT)', async () => {
+    const parts = [randomBytes(8 * 1024 * 1024), randomBytes(1000)];
+    const uploadId = await store.createMultipart('raced', {});
+    const stored = [
+      await store.writePart('raced', uploadId, 1, bodyOf(parts[0]!), parts[0]!.length),
+      await store.writePart('raced', uploadId, 2, bodyOf(parts[1]!), parts[1]!.length),
+    ];
+    const completing = store.completeMultipart('raced', uploadId, stored);
+    // What the winning completion does once it has committed: the staging goes.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await rm(path.join(dir, '.ferry-staging', uploadId), { recursive: true, force: true });
+    const outcome = await completing.then(
+      () => 'completed',
+      (err: unknown) => err,
+    );
+    if (outcome !== 'completed') expect(outcome).toBeInstanceOf(UploadNotFoundError);
+  });
+
   it('discards the object and the upload when the whole checksum does not match', async () => {
     const uploadId = await store.createMultipart('k', { sha256: sha256('expected') });
     const part = await store.writePart('k', uploadId, 1, bodyOf('actual'), 6);

@@ -53,6 +53,14 @@ describe('classifyS3Error', () => {
     const err = Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
     expect(classifyS3Error(err, 'b')).toMatchObject({ kind: 'permanent' });
   });
+
+  it('an untrusted certificate that arrives without its code (a wrapped string) is permanent too', () => {
+    const err = new Error('AWS SDK error wrapper for Error: unable to verify the first certificate');
+    expect(classifyS3Error(err, 'b')).toMatchObject({
+      kind: 'permanent',
+      problem: expect.stringContaining('TLS'),
+    });
+  });
 });
 
 describe('S3Store without a server', () => {
