@@ -251,6 +251,10 @@ describe('the operator SIGKILLed mid-job', () => {
       throw new Error(`the kill missed status ingestion: ${JSON.stringify(states)}`);
 
     await startNextOperator();
+    // The workers went on while no operator listened: their reports were taken into the ledger
+    // before the new epoch fenced off the old one, so those tasks were not sent again.
+    const started = await waitForLog(operatorLog(), 'ingestion', (l) => l.message === 'task engine started');
+    expect(Number(started.drainedStatus)).toBeGreaterThan(0);
     const { writes } = await expectCompleteAndIdentical('ingestion', contents, destination);
     expect(writes).toBeLessThanOrEqual(objectCount + inFlightBound);
     console.log(
