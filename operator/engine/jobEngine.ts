@@ -34,6 +34,9 @@ const roundIntervalMs = 1_000;
 /** With no status arriving, the ledger is still looked at this often. */
 const idleCheckMs = 5_000;
 
+/** The ledger summary (status counters, completion) is read at most this often relative to its cost. */
+const summaryCostFactor = 10;
+
 export interface EngineProgress {
   phase: 'planning' | 'running' | 'succeeded' | 'failed';
   epoch: number;
@@ -165,6 +168,7 @@ export class JobEngine {
     let idleCheckAt = 0;
     const delivery = new DeliveryWatch(jsm, uid, idleCheckMs);
     const outage = new OutageRide(log);
+    let nextSummaryAt = 0;
     while (!this.stopped) {
       try {
         const outcomes = await ingestor.ingestBatch(512, 1_000);
@@ -173,8 +177,14 @@ export class JobEngine {
         const now = Date.now();
         if (outcomes.length === 0 && !lost && now < idleCheckAt && !(roundWanted && now >= nextRoundAt))
           continue;
+        // Reading the whole ledger costs O(tasks): at a hundred million objects
+        // it must not run after every batch. Spaced to ten times its own cost,
+        // it takes at most a tenth of the engine's time; ingestion (the etcd
+        // commit of every status) does not wait for it.
+        if (now < nextSummaryAt && !lost) continue;
         idleCheckAt = now + idleCheckMs;
         const summary = await ledger.summarize();
+        nextSummaryAt = Date.now() + summaryCostFactor * (Date.now() - now);
         const t = summary.tasks;
         // In the workers' hands; PENDING tasks are held deletes.
         const inFlight = t.DISPATCHED + t.RUNNING;
