@@ -53,8 +53,8 @@ const scenarios: Scenario[] = [
     key: 'large',
     data: { label: '1 GiB in 64 MiB objects', count: 16, objectSize: 64 * MiB },
     parallel: 4,
-    // One task holding every object, four copied at a time by the one source worker.
-    tuning: { tasks: { maxBytes: 1024 * MiB }, workers: { source: { concurrency: 4 }, destination: {} } },
+    // The default task caps (one 64 MiB object per task); the source worker holds four at a time.
+    tuning: { workers: { source: { concurrency: 4 }, destination: {} } },
     rcloneFlags: ['--transfers', '4', '--checkers', '8'],
   },
   {

@@ -50,7 +50,9 @@ export class UsageSampler {
       if (!usage) continue;
       const id = `${label}/${pid}`;
       if (!this.first.has(id)) this.first.set(id, since === 'start' ? 0 : usage.cpuTicks);
-      this.last.set(id, { label, ...usage });
+      // An exited process not yet reaped (a zombie) still has its CPU times but no memory figures.
+      const hwmMB = Math.max(this.last.get(id)?.hwmMB ?? 0, usage.hwmMB);
+      this.last.set(id, { label, cpuTicks: usage.cpuTicks, hwmMB });
     }
   }
 
