@@ -167,8 +167,11 @@ export class SourceTaskLoop {
     } catch (err) {
       if (held.handedBack) return;
       // Could not report (or no destination to send to): hand the task back so it is not lost.
-      log.warn('task handed back', { error: String(err) });
-      msg.nak(1_000);
+      // Back off with each delivery: an outage of a few seconds (a destination
+      // pod being replaced) must not use up the task's deliveries (max-deliver).
+      const delayMs = Math.min(1_000 * 2 ** (msg.info.deliveryCount - 1), 10_000);
+      log.warn('task handed back', { error: String(err), retryInMs: delayMs });
+      msg.nak(delayMs);
       pause = true;
     } finally {
       clearInterval(keepAlive);
