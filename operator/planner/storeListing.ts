@@ -7,7 +7,8 @@ import { workerTokenKey, workerTokenSecretName, type WorkerRole } from '../../ap
 import type { ReplicationJob, Store } from '../../api/v1alpha1/index.ts';
 import { openObjectStore } from '../../worker/storage/index.ts';
 import { StorageError, type ObjectStore } from '../../worker/storage/objectStore.ts';
-import { settleWithChecksums } from './checksumsOnDemand.ts';
+import { settleWithChecksums, type ChecksumsOnRequest } from './checksumsOnDemand.ts';
+import { RecordedChecksums } from './recordedChecksums.ts';
 import { mergeListings, type KeyDecision } from './listingMerge.ts';
 import { ListingError, WorkerListing } from './workerListing.ts';
 
@@ -71,9 +72,11 @@ export async function openStoreListing(
 }
 
 /**
- * The merged listings of both sides, one decision per key. An S3 side is
- * listed with its recorded checksums; a worker-listed side without any, its
- * objects hashed on demand when a decision needs it (checksumsOnDemand.ts).
+ * The merged listings of both sides, one decision per key. Both are listed
+ * without checksums; a checksum is asked for only when a decision needs it
+ * (checksumsOnDemand.ts): from the worker, which hashes the file, for a
+ * worker-listed side; with a HEAD for the recorded one on an S3 side
+ * (recordedChecksums.ts).
  */
 export function mergeStoreListings(
   source: StoreListing,
@@ -81,7 +84,12 @@ export function mergeStoreListings(
   /** Where each listing resumes (a plan checkpoint): keys after these. */
   from: { sourceAfter?: string; destinationAfter?: string } = {},
 ): AsyncIterable<KeyDecision> {
-  const onRequest = (side: StoreListing) => (side instanceof WorkerListing ? side : undefined);
+  const onRequest = (side: StoreListing): ChecksumsOnRequest | undefined =>
+    side instanceof WorkerListing
+      ? side
+      : 'stat' in side
+        ? new RecordedChecksums(side as ObjectStore)
+        : undefined;
   const listing = (side: StoreListing, after: string | undefined) =>
     side.list('', after, { checksums: !onRequest(side) });
   const merged = mergeListings(
