@@ -1,6 +1,13 @@
 // The operator's configuration, read once from the environment and validated
 // into typed values; an invalid variable stops start-up with its name.
 import os from 'node:os';
+import {
+  readCredentialPair,
+  readNatsAuth,
+  readTlsFiles,
+  type NatsAuth,
+  type TlsFiles,
+} from '../common/natsAuth.ts';
 
 export interface OperatorConfig {
   /** The namespace the operator runs in: where its leader Lease lives. */
@@ -15,7 +22,7 @@ export interface OperatorConfig {
   workerLogLevel: LogLevel;
   natsUrl: string;
   /** TLS files and credentials for NATS (FERRY_NATS_TLS_*, FERRY_NATS_USER/PASSWORD, FERRY_NATS_CREDS_FILE). */
-  natsAuth: { tls?: TlsFiles; user?: string; password?: string; credsFile?: string };
+  natsAuth: NatsAuth;
   etcdEndpoints: string[];
   /** TLS files and credentials for the ledger's etcd (FERRY_ETCD_TLS_*, FERRY_ETCD_USERNAME/PASSWORD). */
   etcdAuth: { tls?: TlsFiles; username?: string; password?: string };
@@ -35,11 +42,7 @@ export interface OperatorConfig {
   taskMaxDeliver: number;
 }
 
-export interface TlsFiles {
-  caFile: string;
-  certFile?: string;
-  keyFile?: string;
-}
+export type { TlsFiles };
 
 export class ConfigError extends Error {}
 
@@ -54,29 +57,7 @@ function logLevel(env: NodeJS.ProcessEnv, name: string, fallback: LogLevel): Log
   return raw as LogLevel;
 }
 
-/** FERRY_<SERVICE>_TLS_CA/_CERT/_KEY: a CA enables TLS; a client certificate needs both cert and key. */
-function tlsFiles(env: NodeJS.ProcessEnv, service: 'NATS' | 'ETCD'): TlsFiles | undefined {
-  const caFile = env[`FERRY_${service}_TLS_CA`] || undefined;
-  const certFile = env[`FERRY_${service}_TLS_CERT`] || undefined;
-  const keyFile = env[`FERRY_${service}_TLS_KEY`] || undefined;
-  if (!caFile && !certFile && !keyFile) return undefined;
-  if (!caFile) throw new ConfigError(`FERRY_${service}_TLS_CA is required when a client certificate is set`);
-  if (!certFile !== !keyFile) {
-    throw new ConfigError(`FERRY_${service}_TLS_CERT and FERRY_${service}_TLS_KEY must be set together`);
-  }
-  return { caFile, ...(certFile ? { certFile, keyFile } : {}) };
-}
-
-function pair(
-  env: NodeJS.ProcessEnv,
-  userVar: string,
-  passwordVar: string,
-): { user?: string; password?: string } {
-  const user = env[userVar] || undefined;
-  const password = env[passwordVar] || undefined;
-  if (!user !== !password) throw new ConfigError(`${userVar} and ${passwordVar} must be set together`);
-  return user ? { user, password } : {};
-}
+const configError = (message: string) => new ConfigError(message);
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -128,14 +109,15 @@ export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): Operat
     etcdEndpoints: required(env, 'FERRY_ETCD_ENDPOINTS')
       .split(',')
       .map((e) => url('FERRY_ETCD_ENDPOINTS', e.trim(), ['http:', 'https:'])),
-    natsAuth: {
-      tls: tlsFiles(env, 'NATS'),
-      ...pair(env, 'FERRY_NATS_USER', 'FERRY_NATS_PASSWORD'),
-      credsFile: env.FERRY_NATS_CREDS_FILE || undefined,
-    },
+    natsAuth: readNatsAuth(env, configError),
     etcdAuth: (() => {
-      const { user, password } = pair(env, 'FERRY_ETCD_USERNAME', 'FERRY_ETCD_PASSWORD');
-      return { tls: tlsFiles(env, 'ETCD'), ...(user ? { username: user, password } : {}) };
+      const { user, password } = readCredentialPair(
+        env,
+        'FERRY_ETCD_USERNAME',
+        'FERRY_ETCD_PASSWORD',
+        configError,
+      );
+      return { tls: readTlsFiles(env, 'ETCD', configError), ...(user ? { username: user, password } : {}) };
     })(),
     leaseName: env.FERRY_LEASE_NAME || 'ferry-operator-leader',
     leaseDurationMs: positiveInt(env, 'FERRY_LEASE_DURATION_MS', 15_000),
@@ -150,9 +132,6 @@ export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): Operat
     throw new ConfigError(
       `FERRY_TASK_ACK_WAIT_MS must be at least ${minTaskAckWaitMs} (milliseconds), got "${env.FERRY_TASK_ACK_WAIT_MS}"`,
     );
-  }
-  if (config.natsAuth.credsFile && config.natsAuth.user) {
-    throw new ConfigError('FERRY_NATS_CREDS_FILE and FERRY_NATS_USER are alternatives: set one');
   }
   if (config.renewDeadlineMs >= config.leaseDurationMs) {
     throw new ConfigError('FERRY_RENEW_DEADLINE_MS must be shorter than FERRY_LEASE_DURATION_MS');

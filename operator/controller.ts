@@ -144,7 +144,16 @@ export class ReplicationJobController {
           action: action.kind,
           ...(action.kind === 'CreatePod' ? { pod: action.pod.metadata?.name } : {}),
         });
-        await applyAction({ core: this.core, objects: this.objects, external: this.external }, job, action);
+        await applyAction(
+          {
+            core: this.core,
+            objects: this.objects,
+            external: this.external,
+            natsSecretData: this.options.settings.natsSecretData,
+          },
+          job,
+          action,
+        );
       }
       const requeueForEngine = await this.superviseEngine(job, decision.status?.phase, key);
       if (decision.status && !isDeepStrictEqual(decision.status, job.status ?? {})) {

@@ -1,14 +1,8 @@
 // The Ferry operator: leader-elected controller for ReplicationJobs.
 import * as k8s from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { Etcd3, type IOptions } from 'etcd3';
-import {
-  connect,
-  credsAuthenticator,
-  type NatsConnection,
-  type NodeConnectionOptions,
-} from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { ConfigError, loadOperatorConfig, type OperatorConfig } from './config.ts';
 import { ReplicationJobController } from './controller.ts';
@@ -16,6 +10,8 @@ import { JobEngine } from './engine/jobEngine.ts';
 import { ExternalJobState } from './external/jobState.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
 import { createLogger } from '../common/logging.ts';
+import { natsConnectionOptions } from '../common/natsAuth.ts';
+import { workerNatsSecretData } from './reconcile/workerNatsAccess.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { startProbeServer } from '../common/probes.ts';
 
@@ -39,24 +35,6 @@ function etcdOptions(config: OperatorConfig): IOptions {
   };
 }
 
-async function natsOptions(config: OperatorConfig): Promise<NodeConnectionOptions> {
-  const { tls, user, password, credsFile } = config.natsAuth;
-  return {
-    servers: config.natsUrl,
-    maxReconnectAttempts: -1,
-    ...(tls
-      ? {
-          tls: {
-            caFile: tls.caFile,
-            ...(tls.certFile ? { certFile: tls.certFile, keyFile: tls.keyFile } : {}),
-          },
-        }
-      : {}),
-    ...(user ? { user, pass: password } : {}),
-    ...(credsFile ? { authenticator: credsAuthenticator(await readFile(credsFile)) } : {}),
-  };
-}
-
 async function main(): Promise<void> {
   const config = loadOperatorConfig();
   const kc = new k8s.KubeConfig();
@@ -64,7 +42,8 @@ async function main(): Promise<void> {
   const metrics = new OperatorMetrics();
   const etcd = new Etcd3(etcdOptions(config));
   let nats: NatsConnection | undefined;
-  const natsConnection = async () => (nats ??= await connect(await natsOptions(config)));
+  const natsConnection = async () =>
+    (nats ??= await connect(await natsConnectionOptions(config.natsUrl, config.natsAuth)));
   const jsm = async () => jetstreamManager(await natsConnection());
   const consumers = { taskAckWaitMs: config.taskAckWaitMs, taskMaxDeliver: config.taskMaxDeliver };
   const controller = new ReplicationJobController(
@@ -80,6 +59,7 @@ async function main(): Promise<void> {
         podRestartBackoffBaseMs: config.podRestartBackoffBaseMs,
         podRestartBackoffMaxMs: config.podRestartBackoffMaxMs,
         taskAckWaitMs: config.taskAckWaitMs,
+        natsSecretData: await workerNatsSecretData(config.natsAuth),
       },
       startEngine: (job, onProgress) =>
         new JobEngine(job, {

@@ -2,6 +2,7 @@
 // its pod (see api/names.ts) and validated into typed values. A bad value stops
 // the worker at start-up with a message naming the variable.
 import { workerEnv, workerRoles, type WorkerRole } from '../api/names.ts';
+import { readNatsAuth, type NatsAuth } from '../common/natsAuth.ts';
 import type { FilesystemStoreConfig } from './storage/filesystemStore.ts';
 import type { S3StoreConfig } from './storage/s3Store.ts';
 
@@ -15,6 +16,8 @@ export interface WorkerConfig {
   listenHost: string;
   port: number;
   natsUrl: string;
+  /** TLS files and credentials for NATS: what the operator passed on from its own (FERRY_NATS_TLS_*, _USER/_PASSWORD, _CREDS_FILE). */
+  natsAuth: NatsAuth;
   concurrency: number;
   store: StoreConfig;
   token: string;
@@ -77,6 +80,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     listenHost: env[workerEnv.podIp] || '0.0.0.0',
     port: positiveInt(env, workerEnv.port),
     natsUrl: required(env, workerEnv.natsUrl),
+    natsAuth: readNatsAuth(env, (message) => new WorkerConfigError(message)),
     concurrency: positiveInt(env, workerEnv.concurrency),
     store: parseStore(required(env, workerEnv.store)),
     token: required(env, workerEnv.token),

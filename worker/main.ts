@@ -8,11 +8,12 @@
 // route (worker/listing/) and announce it, so the operator can plan from a
 // store only this side's pods reach (a filesystem store on their volume).
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { createLogger } from '../common/logging.ts';
 import { startProbeServer } from '../common/probes.ts';
-import { loadWorkerConfig, WorkerConfigError } from './config.ts';
+import { natsConnectionOptions } from '../common/natsAuth.ts';
+import { loadWorkerConfig, WorkerConfigError, type WorkerConfig } from './config.ts';
 import { announceDestination, announceListing, DestinationDirectory } from './endpoints.ts';
 import { createListingRoute } from './listing/listingEndpoint.ts';
 import { FilesystemStore, openObjectStore } from './storage/index.ts';
@@ -23,6 +24,20 @@ import { createDestinationHandler } from './transfer/destinationEndpoint.ts';
 import { UploadRegistry } from './transfer/uploadRegistry.ts';
 
 const log = createLogger('worker');
+
+/** The NATS connection; a refusal (TLS, credentials, no server) stops the worker naming NATS and the cause. */
+async function connectNats(config: WorkerConfig): Promise<NatsConnection> {
+  const options = await natsConnectionOptions(config.natsUrl, config.natsAuth, { name: config.podName });
+  try {
+    return await connect(options);
+  } catch (err) {
+    throw new NatsUnreachableError(`cannot connect to NATS at ${config.natsUrl}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+class NatsUnreachableError extends Error {}
 
 async function main(): Promise<void> {
   const config = loadWorkerConfig();
@@ -39,7 +54,7 @@ async function main(): Promise<void> {
 
   // The SDK's default chain reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, set from the job's Secret.
   const store = openObjectStore(config.store);
-  const nc = await connect({ servers: config.natsUrl, maxReconnectAttempts: -1, name: config.podName });
+  const nc = await connectNats(config);
   const transfer =
     config.role === 'destination'
       ? createDestinationHandler(
@@ -108,7 +123,13 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  log.error(err instanceof WorkerConfigError ? `invalid configuration: ${err.message}` : 'worker failed', {
+  const message =
+    err instanceof WorkerConfigError
+      ? `invalid configuration: ${err.message}`
+      : err instanceof NatsUnreachableError
+        ? err.message
+        : 'worker failed';
+  log.error(message, {
     error: err instanceof Error ? err.stack : String(err),
   });
   process.exit(1);

@@ -14,6 +14,8 @@ export interface ApplyClients {
   core: k8s.CoreV1Api;
   objects: k8s.CustomObjectsApi;
   external: ExternalJobState;
+  /** NATS access for the job's workers, stored in its worker Secret (see workerNatsAccess.ts). */
+  natsSecretData?: Readonly<Record<string, string>>;
 }
 
 function code(err: unknown): number | undefined {
@@ -89,7 +91,10 @@ export async function applyAction(clients: ApplyClients, job: ReplicationJob, ac
               ownerReferences: [ownerReference(job)],
             },
             type: 'Opaque',
-            stringData: { [workerTokenKey]: randomBytes(32).toString('hex') },
+            stringData: {
+              ...clients.natsSecretData,
+              [workerTokenKey]: randomBytes(32).toString('hex'),
+            },
           },
         }),
       );

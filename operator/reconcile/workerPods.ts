@@ -13,6 +13,7 @@ import {
   workerTokenSecretName,
   type WorkerRole,
 } from '../../api/names.ts';
+import { workerNatsPodAccess } from './workerNatsAccess.ts';
 
 export interface WorkerPodSettings {
   /** Image used unless spec.workers.image overrides it. */
@@ -23,6 +24,11 @@ export interface WorkerPodSettings {
   workerLogLevel?: string;
   /** The task consumer's ack-wait; source workers signal progress on a task well within it. */
   taskAckWaitMs?: number;
+  /**
+   * The NATS entries of each job's worker Secret (see workerNatsAccess.ts):
+   * the TLS files and credentials workers connect with; none: plain NATS.
+   */
+  natsSecretData?: Readonly<Record<string, string>>;
 }
 
 /** Where a filesystem store's volume is mounted in a worker pod. */
@@ -150,6 +156,7 @@ export function desiredWorkerPod(
   const pool = workerPool(job, role);
   const store = storeFor(job, role);
   const { volumes, mounts } = storeVolumes(store, role);
+  const nats = workerNatsPodAccess(workerTokenSecretName(job.metadata!.name!), settings.natsSecretData);
   const probe = (path: string, failureThreshold: number): k8s.V1Probe => ({
     httpGet: { path, port: 'http' },
     periodSeconds: 5,
@@ -187,7 +194,7 @@ export function desiredWorkerPod(
         fsGroup: 65532,
         seccompProfile: { type: 'RuntimeDefault' },
       },
-      volumes,
+      volumes: [...volumes, ...nats.volumes],
       containers: [
         {
           name: 'worker',
@@ -204,6 +211,7 @@ export function desiredWorkerPod(
             { name: workerEnv.podIp, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
             { name: workerEnv.port, value: String(workerPort) },
             { name: workerEnv.natsUrl, value: settings.natsUrl },
+            ...nats.env,
             { name: workerEnv.logLevel, value: settings.workerLogLevel ?? 'info' },
             { name: workerEnv.concurrency, value: String(pool.concurrency ?? 8) },
             ...(settings.taskAckWaitMs
@@ -222,7 +230,7 @@ export function desiredWorkerPod(
           resources: pool.resources as k8s.V1ResourceRequirements | undefined,
           readinessProbe: probe('/readyz', 3),
           livenessProbe: probe('/healthz', 6),
-          volumeMounts: mounts,
+          volumeMounts: [...mounts, ...nats.mounts],
           securityContext: {
             allowPrivilegeEscalation: false,
             readOnlyRootFilesystem: true,

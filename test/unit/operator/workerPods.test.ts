@@ -36,6 +36,49 @@ describe('a worker pod', () => {
     });
   });
 
+  it('gets no NATS access when the operator connects without TLS or credentials', () => {
+    expect(env(source)['FERRY_NATS_TLS_CA']).toBeUndefined();
+    expect(env(source)['FERRY_NATS_USER']).toBeUndefined();
+    expect(source.spec!.volumes!.map((v) => v.name)).not.toContain('nats-access');
+  });
+
+  it("gets the operator's NATS TLS files and credentials from the job Secret, never inline", () => {
+    const pod = desiredWorkerPod(j, 'source', 0, 0, {
+      ...settings,
+      natsSecretData: {
+        'nats-ca.crt': 'CA PEM',
+        'nats-client.crt': 'CERT PEM',
+        'nats-client.key': 'KEY PEM',
+        'nats-user': 'ferry',
+        'nats-password': 's3cret',
+      },
+    });
+    const secretName = workerTokenSecretName('copy');
+    expect(pod.spec!.volumes).toContainEqual({
+      name: 'nats-access',
+      secret: {
+        secretName,
+        items: ['nats-ca.crt', 'nats-client.crt', 'nats-client.key'].map((key) => ({ key, path: key })),
+        defaultMode: 0o400,
+      },
+    });
+    expect(pod.spec!.containers[0]!.volumeMounts).toContainEqual({
+      name: 'nats-access',
+      mountPath: '/etc/ferry/nats',
+      readOnly: true,
+    });
+    expect(env(pod)['FERRY_NATS_TLS_CA']!.value).toBe('/etc/ferry/nats/nats-ca.crt');
+    expect(env(pod)['FERRY_NATS_TLS_CERT']!.value).toBe('/etc/ferry/nats/nats-client.crt');
+    expect(env(pod)['FERRY_NATS_TLS_KEY']!.value).toBe('/etc/ferry/nats/nats-client.key');
+    expect(env(pod)['FERRY_NATS_USER']!.valueFrom).toEqual({
+      secretKeyRef: { name: secretName, key: 'nats-user' },
+    });
+    expect(env(pod)['FERRY_NATS_PASSWORD']!.valueFrom).toEqual({
+      secretKeyRef: { name: secretName, key: 'nats-password' },
+    });
+    expect(JSON.stringify(pod)).not.toMatch(/s3cret|PEM/);
+  });
+
   it('reads S3 credentials from the Secret the spec names', () => {
     expect(env(destination)[workerEnv.accessKeyId]?.valueFrom?.secretKeyRef).toEqual({
       name: 'dst-creds',

@@ -29,4 +29,27 @@ describe('the worker configuration', () => {
       'FERRY_TASK_ACK_WAIT_MS must be a positive integer, got "-1"',
     );
   });
+
+  it('reads the NATS TLS files and credentials the operator passes on', () => {
+    expect(
+      loadWorkerConfig({
+        ...base,
+        FERRY_NATS_TLS_CA: '/etc/ferry/nats/nats-ca.crt',
+        FERRY_NATS_USER: 'ferry',
+        FERRY_NATS_PASSWORD: 's3cret',
+      }).natsAuth,
+    ).toEqual({ tls: { caFile: '/etc/ferry/nats/nats-ca.crt' }, user: 'ferry', password: 's3cret' });
+  });
+
+  it.each([
+    [{ FERRY_NATS_USER: 'ferry' }, 'FERRY_NATS_USER and FERRY_NATS_PASSWORD must be set together'],
+    [{ FERRY_NATS_TLS_CERT: '/c', FERRY_NATS_TLS_KEY: '/k' }, 'FERRY_NATS_TLS_CA is required'],
+    [
+      { FERRY_NATS_CREDS_FILE: '/creds', FERRY_NATS_USER: 'u', FERRY_NATS_PASSWORD: 'p' },
+      'FERRY_NATS_CREDS_FILE and FERRY_NATS_USER are alternatives',
+    ],
+  ])('refuses incomplete NATS access %j, naming the variables', (extra, message) => {
+    expect(() => loadWorkerConfig({ ...base, ...extra })).toThrow(WorkerConfigError);
+    expect(() => loadWorkerConfig({ ...base, ...extra })).toThrow(message);
+  });
 });

@@ -1,0 +1,99 @@
+// How a Ferry process reaches NATS: TLS files and credentials read from the
+// environment (FERRY_NATS_TLS_CA/_CERT/_KEY, FERRY_NATS_USER/_PASSWORD,
+// FERRY_NATS_CREDS_FILE), validated the same way for the operator and the
+// workers, and turned into connection options. The operator hands the same
+// material on to a job's worker pods (operator/reconcile/workerPods.ts).
+import { readFile } from 'node:fs/promises';
+import { credsAuthenticator, type NodeConnectionOptions } from '@nats-io/transport-node';
+
+export interface TlsFiles {
+  caFile: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+export interface NatsAuth {
+  tls?: TlsFiles;
+  user?: string;
+  password?: string;
+  credsFile?: string;
+}
+
+/** The environment variables NATS access is read from. */
+export const natsAuthEnv = {
+  tlsCa: 'FERRY_NATS_TLS_CA',
+  tlsCert: 'FERRY_NATS_TLS_CERT',
+  tlsKey: 'FERRY_NATS_TLS_KEY',
+  user: 'FERRY_NATS_USER',
+  password: 'FERRY_NATS_PASSWORD',
+  credsFile: 'FERRY_NATS_CREDS_FILE',
+} as const;
+
+/** Builds the caller's own error type (ConfigError, WorkerConfigError), so each keeps its start-up message. */
+export type ErrorFor = (message: string) => Error;
+
+/** FERRY_<SERVICE>_TLS_CA/_CERT/_KEY: a CA enables TLS; a client certificate needs both cert and key. */
+export function readTlsFiles(
+  env: NodeJS.ProcessEnv,
+  service: 'NATS' | 'ETCD',
+  error: ErrorFor,
+): TlsFiles | undefined {
+  const caFile = env[`FERRY_${service}_TLS_CA`] || undefined;
+  const certFile = env[`FERRY_${service}_TLS_CERT`] || undefined;
+  const keyFile = env[`FERRY_${service}_TLS_KEY`] || undefined;
+  if (!caFile && !certFile && !keyFile) return undefined;
+  if (!caFile) throw error(`FERRY_${service}_TLS_CA is required when a client certificate is set`);
+  if (!certFile !== !keyFile) {
+    throw error(`FERRY_${service}_TLS_CERT and FERRY_${service}_TLS_KEY must be set together`);
+  }
+  return { caFile, ...(certFile ? { certFile, keyFile } : {}) };
+}
+
+/** A user and a password that only make sense together. */
+export function readCredentialPair(
+  env: NodeJS.ProcessEnv,
+  userVar: string,
+  passwordVar: string,
+  error: ErrorFor,
+): { user?: string; password?: string } {
+  const user = env[userVar] || undefined;
+  const password = env[passwordVar] || undefined;
+  if (!user !== !password) throw error(`${userVar} and ${passwordVar} must be set together`);
+  return user ? { user, password } : {};
+}
+
+export function readNatsAuth(env: NodeJS.ProcessEnv, error: ErrorFor): NatsAuth {
+  const auth: NatsAuth = {
+    tls: readTlsFiles(env, 'NATS', error),
+    ...readCredentialPair(env, natsAuthEnv.user, natsAuthEnv.password, error),
+    credsFile: env[natsAuthEnv.credsFile] || undefined,
+  };
+  if (auth.credsFile && auth.user) {
+    throw error(`${natsAuthEnv.credsFile} and ${natsAuthEnv.user} are alternatives: set one`);
+  }
+  return auth;
+}
+
+/** Connection options for `servers` with `auth`; reads the creds file, whose contents the client needs. */
+export async function natsConnectionOptions(
+  servers: string,
+  auth: NatsAuth,
+  extra: Partial<NodeConnectionOptions> = {},
+): Promise<NodeConnectionOptions> {
+  const { tls, user, password, credsFile } = auth;
+  return {
+    servers,
+    maxReconnectAttempts: -1,
+    ...extra,
+    ...(tls
+      ? {
+          tls: {
+            caFile: tls.caFile,
+            ...(tls.certFile ? { certFile: tls.certFile, keyFile: tls.keyFile } : {}),
+          },
+        }
+      : {}),
+    ...(user ? { user, pass: password } : {}),
+    ...(credsFile ? { authenticator: credsAuthenticator(await readFile(credsFile)) } : {}),
+  };
+}

@@ -1,0 +1,69 @@
+// The NATS access a job's worker pods get: the same TLS material and
+// credentials the operator connects with. The operator reads its files once at
+// start-up; their contents go into the job's worker Secret (next to the worker
+// token, removed with the job), and the pod spec names only that Secret: files
+// through a secret volume, the user and password through secretKeyRef. No
+// secret lands in a pod spec.
+import { readFile } from 'node:fs/promises';
+import type * as k8s from '@kubernetes/client-node';
+import { natsAuthEnv, type NatsAuth } from '../../common/natsAuth.ts';
+import { ConfigError } from '../config.ts';
+
+/** Keys of the worker Secret holding NATS access, and for files the env var that points at the file. */
+const fileKeys = [
+  { key: 'nats-ca.crt', env: natsAuthEnv.tlsCa, file: (a: NatsAuth) => a.tls?.caFile },
+  { key: 'nats-client.crt', env: natsAuthEnv.tlsCert, file: (a: NatsAuth) => a.tls?.certFile },
+  { key: 'nats-client.key', env: natsAuthEnv.tlsKey, file: (a: NatsAuth) => a.tls?.keyFile },
+  { key: 'nats.creds', env: natsAuthEnv.credsFile, file: (a: NatsAuth) => a.credsFile },
+] as const;
+const userKey = 'nats-user';
+const passwordKey = 'nats-password';
+
+/** Where worker pods see the NATS files. */
+export const natsMountPath = '/etc/ferry/nats';
+const volumeName = 'nats-access';
+
+/** The worker Secret's NATS entries: the contents of the operator's files, its user and password. */
+export async function workerNatsSecretData(auth: NatsAuth): Promise<Record<string, string>> {
+  const data: Record<string, string> = {};
+  for (const { key, env, file } of fileKeys) {
+    const name = file(auth);
+    if (!name) continue;
+    try {
+      data[key] = await readFile(name, 'utf8');
+    } catch (err) {
+      throw new ConfigError(
+        `cannot read ${env} (${name}) to pass it on to worker pods: ${(err as Error).message}`,
+      );
+    }
+  }
+  if (auth.user) Object.assign(data, { [userKey]: auth.user, [passwordKey]: auth.password! });
+  return data;
+}
+
+/** The pod's part of NATS access, for a Secret holding `secretData` under `secretName`. */
+export function workerNatsPodAccess(
+  secretName: string,
+  secretData: Readonly<Record<string, string>> = {},
+): { env: k8s.V1EnvVar[]; volumes: k8s.V1Volume[]; mounts: k8s.V1VolumeMount[] } {
+  const files = fileKeys.filter(({ key }) => key in secretData);
+  const env: k8s.V1EnvVar[] = files.map(({ key, env }) => ({ name: env, value: `${natsMountPath}/${key}` }));
+  if (userKey in secretData) {
+    env.push(
+      { name: natsAuthEnv.user, valueFrom: { secretKeyRef: { name: secretName, key: userKey } } },
+      { name: natsAuthEnv.password, valueFrom: { secretKeyRef: { name: secretName, key: passwordKey } } },
+    );
+  }
+  if (files.length === 0) return { env, volumes: [], mounts: [] };
+  return {
+    env,
+    volumes: [
+      {
+        name: volumeName,
+        // Only the NATS files: the worker token stays out of the file system.
+        secret: { secretName, items: files.map(({ key }) => ({ key, path: key })), defaultMode: 0o400 },
+      },
+    ],
+    mounts: [{ name: volumeName, mountPath: natsMountPath, readOnly: true }],
+  };
+}
