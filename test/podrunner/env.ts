@@ -153,7 +153,12 @@ export function expand(input: string, env: Record<string, string>): string {
   );
 }
 
-async function readSecret(core: k8s.CoreV1Api, namespace: string, name: string): Promise<Data | undefined> {
+/** A Secret's data, decoded; undefined when it does not exist. */
+export async function readSecret(
+  core: k8s.CoreV1Api,
+  namespace: string,
+  name: string,
+): Promise<Data | undefined> {
   try {
     const secret = await core.readNamespacedSecret({ name, namespace });
     const data: Data = {};

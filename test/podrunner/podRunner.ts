@@ -17,7 +17,7 @@ import { registerNode } from './node.ts';
 import { PodWatch } from './podWatch.ts';
 import { podFileName, podKey, PodWorker } from './podWorker.ts';
 import { describe } from './status.ts';
-import { checkVolumeDir, claimDirectory, probeReadOnlyMounts } from './volumes.ts';
+import { checkVolumeDir, claimDirectory, podSecretsDirectory, probeReadOnlyMounts } from './volumes.ts';
 
 export type { ResolveEntrypoint, Entrypoint, EntrypointContext } from './entrypoint.ts';
 export { defaultResolveEntrypoint } from './entrypoint.ts';
@@ -265,7 +265,13 @@ export class PodRunner {
   /** The pod is gone: kill its process and free its address. */
   private forget(key: string, worker: PodWorker): void {
     this.workers.delete(key);
-    void worker.kill().finally(() => this.addresses.release(worker.podIP));
+    void worker.kill().finally(() => {
+      this.addresses.release(worker.podIP);
+      rmSync(podSecretsDirectory(this.volumeDir, worker.namespace, worker.uid), {
+        recursive: true,
+        force: true,
+      });
+    });
   }
 
   private async bind(pod: k8s.V1Pod): Promise<void> {

@@ -9,11 +9,11 @@ import { LocalProcess, type ExitStatus } from './localProcess.ts';
 import { ProbeLoop, type ProbeTarget } from './probes.ts';
 import { Conditions, describe, podStatus, StatusWriter, type PodView } from './status.ts';
 import {
-  mountClaims,
+  mountVolumes,
   rewriteMountPaths,
   VolumeMountError,
   withReadOnlyMounts,
-  type ClaimMount,
+  type HostMount,
 } from './volumes.ts';
 
 export interface PodWorkerSettings {
@@ -174,9 +174,9 @@ export class PodWorker {
     const c = this.view.container;
     let env: Record<string, string>;
     let entry: { command: string; args: string[]; cwd: string };
-    let mounts: ClaimMount[];
+    let mounts: HostMount[];
     try {
-      mounts = await mountClaims(this.settings.core, this.pod, container, this.settings.volumeDir);
+      mounts = await mountVolumes(this.settings.core, this.pod, container, this.settings.volumeDir);
       const resolvedEnv = await resolveEnv(this.settings.core, this.pod, container, {
         podIP: this.podIP,
         hostIP: this.settings.hostIP,
@@ -235,7 +235,7 @@ export class PodWorker {
     this.log(`started pid ${proc.pid}: ${entry.command} ${entry.args.join(' ')}`);
     for (const m of mounts)
       this.log(
-        `claim ${m.claimName} at ${m.mountPath} is ${m.hostPath}${!m.readOnly ? '' : this.settings.readOnlyMounts ? ' (read-only)' : ' (readOnly: not enforced on this machine)'}`,
+        `${m.volume} at ${m.mountPath} is ${m.hostPath}${!m.readOnly ? '' : this.settings.readOnlyMounts ? ' (read-only)' : ' (readOnly: not enforced on this machine)'}`,
       );
     c.containerID = `podrunner://${proc.pid}`;
     c.state = { running: { startedAt: proc.startedAt } };

@@ -1,9 +1,13 @@
-// A container's persistentVolumeClaim volumes, the kubelet's way as far as a
-// local process allows: each claim is a host directory
+// A container's persistentVolumeClaim and secret volumes, the kubelet's way as
+// far as a local process allows: each claim is a host directory
 // (`<volumeDir>/<namespace>/<claimName>`, created empty on first use, as a
 // freshly provisioned volume), and a pod whose claim does not exist in the API
 // does not start (its container waits in ContainerCreating, as the kubelet's
-// FailedMount keeps it).
+// FailedMount keeps it). A secret volume is a directory of the pod's own
+// (`<volumeDir>/.secrets/<namespace>/<podUid>/<volumeName>`, a name no claim
+// directory can have), written afresh from the Secret each time the container
+// starts (its keys, or the `items` it names, as files) and removed with the
+// pod; a missing Secret or key keeps the pod waiting, unless marked optional.
 //
 // A local process is not given the pod's mounts, so a mount path such as
 // /data/store does not exist for it. Instead the runner rewrites the
@@ -25,23 +29,25 @@
 // - a read-only mount covers its host directory for the whole process: a
 //   read-write mount of a directory inside it (or of the same directory at
 //   another path) is read-only too, stricter than a kubelet;
-// - other volume types (emptyDir, secret, configMap) are still ignored.
+// - other volume types (emptyDir, configMap, projected) are still ignored;
+// - a secret volume's files are not updated while the container runs.
 // See docs/adr/0005-filesystem-stores-through-worker-listings.md.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type * as k8s from '@kubernetes/client-node';
-import { isNotFound } from './env.ts';
+import { isNotFound, readSecret } from './env.ts';
 
 /** The kubelet's FailedMount: the container cannot start until its volumes can be mounted. */
 export class VolumeMountError extends Error {
   override name = 'VolumeMountError';
 }
 
-/** A claim mounted into the container: where the container sees it, and the host directory behind it. */
-export interface ClaimMount {
-  claimName: string;
+/** A volume mounted into the container: where the container sees it, and the host directory behind it. */
+export interface HostMount {
+  /** What is mounted, for the pod's log: `claim data`, `secret creds`. */
+  volume: string;
   mountPath: string;
   hostPath: string;
   readOnly: boolean;
@@ -65,23 +71,82 @@ export function claimDirectory(volumeDir: string, namespace: string, claimName: 
   return path.join(volumeDir, path.basename(namespace), path.basename(claimName));
 }
 
+/** The host directory holding a pod's secret volumes (removed with the pod). */
+export function podSecretsDirectory(volumeDir: string, namespace: string, podUid: string): string {
+  return path.join(volumeDir, '.secrets', path.basename(namespace), path.basename(podUid));
+}
+
 /**
- * The container's persistentVolumeClaim mounts, their host directories created.
- * Throws VolumeMountError (the container waits) when a claim does not exist.
+ * Writes a secret volume's files into `dir`: the Secret's keys, or the items it
+ * names. A description of what is missing, or undefined when it is written.
  */
-export async function mountClaims(
+async function writeSecretVolume(
+  core: k8s.CoreV1Api,
+  namespace: string,
+  source: k8s.V1SecretVolumeSource,
+  dir: string,
+): Promise<string | undefined> {
+  const data = await readSecret(core, namespace, source.secretName!);
+  if (!data) return source.optional ? undefined : `secret "${source.secretName}" not found`;
+  const files = source.items
+    ? source.items.map((item) => ({ key: item.key, path: item.path, mode: item.mode }))
+    : Object.keys(data).map((key) => ({ key, path: key, mode: undefined }));
+  const missing = files.filter((f) => !(f.key in data));
+  if (missing.length > 0 && !source.optional)
+    return `couldn't find key ${missing[0]!.key} in Secret ${namespace}/${source.secretName}`;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  for (const file of files) {
+    if (!(file.key in data)) continue;
+    if (file.path.split('/').includes('..') || path.isAbsolute(file.path))
+      throw new VolumeMountError(
+        `item path ${JSON.stringify(file.path)} of secret ${source.secretName} is not allowed`,
+      );
+    const target = path.join(dir, file.path);
+    mkdirSync(path.dirname(target), { recursive: true });
+    writeFileSync(target, data[file.key]!);
+    // The owner keeps read access whatever the mode: the process runs as this user, not as fsGroup.
+    chmodSync(target, (file.mode ?? source.defaultMode ?? 0o644) | 0o400);
+  }
+  return undefined;
+}
+
+/**
+ * The container's persistentVolumeClaim and secret mounts, their host
+ * directories created (and a secret's files written). Throws VolumeMountError
+ * (the container waits) when a claim or Secret does not exist.
+ */
+export async function mountVolumes(
   core: k8s.CoreV1Api,
   pod: k8s.V1Pod,
   container: k8s.V1Container,
   volumeDir: string,
-): Promise<ClaimMount[]> {
+): Promise<HostMount[]> {
   const namespace = pod.metadata!.namespace!;
   const volumes = new Map((pod.spec?.volumes ?? []).map((v) => [v.name, v]));
-  const mounts: ClaimMount[] = [];
+  const mounts: HostMount[] = [];
   const missing: string[] = [];
+  const missingSecrets: string[] = [];
   for (const mount of container.volumeMounts ?? []) {
+    const secret = volumes.get(mount.name)?.secret;
+    if (secret) {
+      const hostDir = path.join(
+        podSecretsDirectory(volumeDir, namespace, pod.metadata!.uid!),
+        path.basename(mount.name),
+      );
+      const missingSecret = await writeSecretVolume(core, namespace, secret, hostDir);
+      if (missingSecret) missingSecrets.push(missingSecret);
+      else
+        mounts.push({
+          volume: `secret ${secret.secretName}`,
+          mountPath: path.posix.normalize(mount.mountPath),
+          hostPath: hostDir,
+          readOnly: true, // as the kubelet mounts secret volumes
+        });
+      continue;
+    }
     const claim = volumes.get(mount.name)?.persistentVolumeClaim;
-    if (!claim) continue; // not a claim: ignored by the runner
+    if (!claim) continue; // neither a claim nor a secret: ignored by the runner
     try {
       await core.readNamespacedPersistentVolumeClaim({ name: claim.claimName, namespace });
     } catch (err) {
@@ -97,15 +162,18 @@ export async function mountClaims(
     const hostPath = path.join(claimDirectory(volumeDir, namespace, claim.claimName), subPath);
     mkdirSync(hostPath, { recursive: true });
     mounts.push({
-      claimName: claim.claimName,
+      volume: `claim ${claim.claimName}`,
       mountPath: path.posix.normalize(mount.mountPath),
       hostPath,
       readOnly: Boolean(mount.readOnly || claim.readOnly),
     });
   }
-  if (missing.length > 0) {
+  if (missing.length > 0 || missingSecrets.length > 0) {
     throw new VolumeMountError(
-      `Unable to attach or mount volumes: ${missing.map((c) => `persistentvolumeclaim "${c}" not found`).join(', ')}`,
+      `Unable to attach or mount volumes: ${[
+        ...missing.map((c) => `persistentvolumeclaim "${c}" not found`),
+        ...missingSecrets,
+      ].join(', ')}`,
     );
   }
   return mounts;
@@ -121,7 +189,7 @@ function escapeRegExp(text: string): string {
  * bracket or whitespace; followed by the end, "/", a quote, ":", ",", ";", a
  * bracket or whitespace). Longer mount paths win; one pass.
  */
-export function rewriteMountPaths(value: string, mounts: readonly ClaimMount[]): string {
+export function rewriteMountPaths(value: string, mounts: readonly HostMount[]): string {
   if (mounts.length === 0) return value;
   const byLength = [...mounts].sort((a, b) => b.mountPath.length - a.mountPath.length);
   const hostPaths = new Map(byLength.map((m) => [m.mountPath, m.hostPath]));

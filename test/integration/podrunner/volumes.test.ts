@@ -194,3 +194,112 @@ catch (err) { console.log('WRITE ' + err.code); }
     });
   });
 });
+
+describe('the pod runner with secret volumes', () => {
+  // Reads the files $CA and $KEY name and what else the volume holds; writes it all to $OUT/result.json.
+  const secretReader = `
+const fs = process.getBuiltinModule('node:fs');
+const path = process.getBuiltinModule('node:path');
+fs.mkdirSync(process.env.OUT, { recursive: true });
+fs.writeFileSync(process.env.OUT + '/result.json', JSON.stringify({
+  ca: fs.readFileSync(process.env.CA, 'utf8'),
+  key: fs.readFileSync(process.env.KEY, 'utf8'),
+  files: fs.readdirSync(path.dirname(process.env.CA)).sort(),
+  dir: path.dirname(process.env.CA),
+}));
+`;
+  const secretPod = (name: string, secretName: string): k8s.V1Pod => ({
+    metadata: { name, namespace },
+    spec: {
+      restartPolicy: 'Never',
+      volumes: [
+        { name: 'out', persistentVolumeClaim: { claimName: 'secret-out' } },
+        {
+          name: 'tls',
+          secret: {
+            secretName,
+            items: [
+              { key: 'ca.crt', path: 'ca.crt' },
+              { key: 'tls.key', path: 'client/tls.key' },
+            ],
+            defaultMode: 0o400,
+          },
+        },
+      ],
+      containers: [
+        {
+          name: 'main',
+          image: 'ferry:test',
+          command: ['node', '-e', secretReader],
+          env: [
+            { name: 'CA', value: '/etc/tls/ca.crt' },
+            { name: 'KEY', value: '/etc/tls/client/tls.key' },
+            { name: 'OUT', value: `/data/out/${name}` },
+          ],
+          volumeMounts: [
+            { name: 'out', mountPath: '/data/out' },
+            { name: 'tls', mountPath: '/etc/tls' },
+          ],
+        },
+      ],
+    },
+  });
+  const result = (name: string) =>
+    JSON.parse(
+      readFileSync(path.join(runner.claimDir(namespace, 'secret-out'), name, 'result.json'), 'utf8'),
+    ) as { ca: string; key: string; files: string[]; dir: string };
+
+  beforeAll(async () => {
+    await core.createNamespacedPersistentVolumeClaim({ namespace, body: claim('secret-out') });
+  });
+
+  it("gives the container the Secret's items as files where its mount path is named, and removes them with the pod", async () => {
+    await core.createNamespacedSecret({
+      namespace,
+      body: {
+        metadata: { name: 'tls', namespace },
+        stringData: { 'ca.crt': 'CA PEM', 'tls.key': 'KEY PEM', token: 'not an item' },
+      },
+    });
+    await core.createNamespacedPod({ namespace, body: secretPod('secret-reader', 'tls') });
+    await waitForPhase('secret-reader', 'Succeeded');
+
+    const seen = result('secret-reader');
+    expect(seen).toMatchObject({ ca: 'CA PEM', key: 'KEY PEM', files: ['ca.crt', 'client'] });
+    expect(seen.dir.startsWith(path.join(dir, 'volumes'))).toBe(true);
+
+    await core.deleteNamespacedPod({ name: 'secret-reader', namespace });
+    await waitFor('the pod and its secret files to be gone', async () => !existsSync(seen.dir));
+  });
+
+  it('keeps a pod whose Secret does not exist in ContainerCreating, and starts it once the Secret exists', async () => {
+    await core.createNamespacedPod({ namespace, body: secretPod('secret-waiting', 'later-tls') });
+    await waitFor('the missing Secret to be reported', async () => {
+      const waiting = (await read('secret-waiting')).status?.containerStatuses?.[0]?.state?.waiting;
+      return (
+        waiting?.reason === 'ContainerCreating' &&
+        (waiting.message?.includes('secret "later-tls" not found') ?? false)
+      );
+    });
+    expect(runner.pidOf(namespace, 'secret-waiting')).toBeUndefined();
+
+    await core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'later-tls', namespace }, stringData: { 'ca.crt': 'LATE CA' } },
+    });
+    await waitFor('the missing key to be reported', async () => {
+      const waiting = (await read('secret-waiting')).status?.containerStatuses?.[0]?.state?.waiting;
+      return waiting?.message?.includes("couldn't find key tls.key in Secret") ?? false;
+    });
+    await core.replaceNamespacedSecret({
+      name: 'later-tls',
+      namespace,
+      body: {
+        metadata: { name: 'later-tls', namespace },
+        stringData: { 'ca.crt': 'LATE CA', 'tls.key': 'LATE KEY' },
+      },
+    });
+    await waitForPhase('secret-waiting', 'Succeeded');
+    expect(result('secret-waiting')).toMatchObject({ ca: 'LATE CA', key: 'LATE KEY' });
+  });
+});

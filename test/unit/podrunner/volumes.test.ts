@@ -1,9 +1,9 @@
 // How the pod runner makes a container's mount paths resolve to host directories.
-import { rewriteMountPaths, type ClaimMount } from '../../podrunner/volumes.ts';
+import { rewriteMountPaths, type HostMount } from '../../podrunner/volumes.ts';
 
-const mounts: ClaimMount[] = [
-  { claimName: 'data', mountPath: '/data/store', hostPath: '/host/v/ns/data', readOnly: false },
-  { claimName: 'data', mountPath: '/data/store/in', hostPath: '/host/v/ns/data/inputs', readOnly: true },
+const mounts: HostMount[] = [
+  { volume: 'claim data', mountPath: '/data/store', hostPath: '/host/v/ns/data', readOnly: false },
+  { volume: 'claim data', mountPath: '/data/store/in', hostPath: '/host/v/ns/data/inputs', readOnly: true },
 ];
 
 describe('rewriteMountPaths', () => {
@@ -25,8 +25,8 @@ describe('rewriteMountPaths', () => {
   });
 
   it('never rewrites a host directory again (one pass)', () => {
-    const nested: ClaimMount[] = [
-      { claimName: 'a', mountPath: '/host', hostPath: '/host/volumes/a', readOnly: false },
+    const nested: HostMount[] = [
+      { volume: 'claim a', mountPath: '/host', hostPath: '/host/volumes/a', readOnly: false },
     ];
     expect(rewriteMountPaths('/host/file', nested)).toBe('/host/volumes/a/file');
   });
