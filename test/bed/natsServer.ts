@@ -1,45 +1,54 @@
-// nats-server with JetStream and file storage on loopback.
-import { mkdirSync } from 'node:fs';
+// nats-server with JetStream and file storage on loopback; optionally with TLS
+// and a user/password (a test of a NATS that requires both), configured through
+// a config file, as such a server usually is.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, httpGet } from './network.ts';
 import { BedServer } from './server.ts';
 import { toolPath } from './tools.ts';
+
+export interface NatsServerOptions {
+  /** Serve TLS only, with this certificate and key (PEM files); the URL is then tls://. */
+  tls?: { certFile: string; keyFile: string };
+  /** Accept only clients that present this user and password. */
+  auth?: { user: string; password: string };
+  /** Names the server's directory under the bed directory (several servers in one bed). */
+  name?: string;
+}
 
 export class NatsServer extends BedServer {
   readonly url: string;
   /** The HTTP monitoring endpoint (/varz, /jsz, /healthz). */
   readonly monitorUrl: string;
 
-  private constructor(bedDir: string, port: number, monitorPort: number) {
-    const storeDir = path.join(bedDir, 'nats');
+  private constructor(bedDir: string, port: number, monitorPort: number, options: NatsServerOptions) {
+    const dir = path.join(bedDir, options.name ?? 'nats');
+    const storeDir = path.join(dir, 'jetstream');
     mkdirSync(storeDir, { recursive: true });
+    // JSON is a valid nats-server configuration file.
+    const config = {
+      listen: `127.0.0.1:${port}`,
+      http: `127.0.0.1:${monitorPort}`,
+      server_name: options.name ?? 'ferry-bed',
+      jetstream: { store_dir: storeDir },
+      ...(options.tls ? { tls: { cert_file: options.tls.certFile, key_file: options.tls.keyFile } } : {}),
+      ...(options.auth
+        ? { authorization: { user: options.auth.user, password: options.auth.password } }
+        : {}),
+    };
+    const configFile = path.join(dir, 'nats-server.conf');
+    writeFileSync(configFile, JSON.stringify(config, null, 2));
     super(
       bedDir,
-      {
-        name: 'nats-server',
-        command: toolPath('nats-server'),
-        args: [
-          '-a',
-          '127.0.0.1',
-          '-p',
-          String(port),
-          '-m',
-          String(monitorPort),
-          '-js',
-          '-sd',
-          storeDir,
-          '-n',
-          'ferry-bed',
-        ],
-      },
+      { name: options.name ?? 'nats-server', command: toolPath('nats-server'), args: ['-c', configFile] },
       20_000,
     );
-    this.url = `nats://127.0.0.1:${port}`;
+    this.url = `${options.tls ? 'tls' : 'nats'}://127.0.0.1:${port}`;
     this.monitorUrl = `http://127.0.0.1:${monitorPort}`;
   }
 
-  static async create(bedDir: string): Promise<NatsServer> {
-    return new NatsServer(bedDir, await freePort(), await freePort());
+  static async create(bedDir: string, options: NatsServerOptions = {}): Promise<NatsServer> {
+    return new NatsServer(bedDir, await freePort(), await freePort(), options);
   }
 
   protected async isReady(): Promise<boolean> {

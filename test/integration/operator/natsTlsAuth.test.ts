@@ -1,0 +1,142 @@
+// A NATS that requires TLS and a user/password, end to end: the operator
+// connects with its CA and credentials, hands the same access to the job's
+// worker pods through the job's worker Secret (a secret volume for the CA, a
+// secretKeyRef for the user and password), and an S3 → S3 job completes
+// through them. A worker given the wrong password stops at once, saying why.
+// Real kube-apiserver, etcd, S3 and a private nats-server; worker pods through
+// the pod runner.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { group, version } from '../../../api/v1alpha1/index.ts';
+import { workerEnv, workerTokenSecretName } from '../../../api/names.ts';
+import { createControlPlanePki } from '../../bed/certificates.ts';
+import { NatsServer } from '../../bed/natsServer.ts';
+import { repoRoot } from '../../bed/tools.ts';
+import { bedEndpoints } from '../../support/bed.ts';
+import { bucketHashes, bucketWith, hashes } from '../../support/bucketContents.ts';
+import {
+  s3CredentialsSecret,
+  startReplicationBed,
+  type ReplicationBed,
+} from '../../support/replicationBed.ts';
+
+const namespace = `nats-auth-it-${Date.now()}`;
+const logDir = mkdtempSync(path.join(os.tmpdir(), 'ferry-nats-auth-it-'));
+const user = 'ferry';
+const password = randomBytes(12).toString('hex');
+
+describe('a NATS that requires TLS and a password', () => {
+  let nats: NatsServer;
+  let caFile: string;
+  let bed: ReplicationBed;
+
+  beforeAll(async () => {
+    const pki = await createControlPlanePki(mkdtempSync(path.join(logDir, 'pki-')));
+    caFile = pki.caCert;
+    // In the shared bed's directory, so its watchdog reaps this server too if the run dies.
+    nats = await NatsServer.create(bedEndpoints().dir, {
+      name: `nats-tls-${Date.now()}`,
+      tls: { certFile: pki.servingCert, keyFile: pki.servingKey },
+      auth: { user, password },
+    });
+    await nats.start();
+    bed = await startReplicationBed({
+      namespace,
+      name: 'nats-auth-it',
+      logDir,
+      operatorEnv: {
+        FERRY_NATS_URL: nats.url,
+        FERRY_NATS_TLS_CA: caFile,
+        FERRY_NATS_USER: user,
+        FERRY_NATS_PASSWORD: password,
+      },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await bed?.stop();
+    await nats?.stop();
+  });
+
+  const s3Store = (bucket: string) => ({
+    s3: { endpoint: bedEndpoints().s3.endpoint, bucket, credentialsSecretRef: { name: s3CredentialsSecret } },
+  });
+
+  it('copies S3 to S3 through worker pods that connect with the TLS and credentials the operator passed on', async () => {
+    expect(nats.url).toMatch(/^tls:\/\//);
+    const contents = new Map<string, Buffer>([
+      ['a.txt', Buffer.from('over TLS')],
+      ['nested/b.bin', randomBytes(256 * 1024)],
+      ['nested/c.bin', randomBytes(10)],
+    ]);
+    const source = `nats-auth-src-${Date.now()}`;
+    const destination = `nats-auth-dst-${Date.now()}`;
+    await bucketWith(bed.s3, source, contents);
+    await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
+
+    const job = await bed.runJob({
+      apiVersion: `${group}/${version}`,
+      kind: 'ReplicationJob',
+      metadata: { name: 'over-tls', namespace },
+      spec: { source: s3Store(source), destination: s3Store(destination) },
+    });
+
+    expect(job.status).toMatchObject({
+      phase: 'Succeeded',
+      objects: { planned: contents.size, copied: contents.size, failed: 0 },
+    });
+    expect(job.status?.conditions).toContainEqual(
+      expect.objectContaining({ type: 'Complete', status: 'True' }),
+    );
+    expect(await bucketHashes(bed.s3, destination)).toEqual(hashes(contents));
+
+    // The job's worker Secret holds the access; the pods that used it named only the Secret.
+    const secret = await bed.core.readNamespacedSecret({
+      name: workerTokenSecretName('over-tls'),
+      namespace,
+    });
+    const data = Object.fromEntries(
+      Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+    );
+    expect(data).toMatchObject({
+      'nats-ca.crt': readFileSync(caFile, 'utf8'),
+      'nats-user': user,
+      'nats-password': password,
+    });
+    const podLog = readFileSync(bed.runner.logFile(namespace, 'over-tls-source-0-0'), 'utf8');
+    expect(podLog).not.toContain('cannot connect to NATS');
+  });
+
+  it('stops a worker given the wrong password at once, naming NATS and the refusal', async () => {
+    const env = {
+      PATH: process.env.PATH,
+      [workerEnv.role]: 'source',
+      [workerEnv.jobNamespace]: namespace,
+      [workerEnv.jobName]: 'wrong-password',
+      [workerEnv.jobUid]: 'uid-wrong-password',
+      [workerEnv.podName]: 'wrong-password-source-0-0',
+      [workerEnv.podIp]: '127.0.0.1',
+      [workerEnv.port]: '18080',
+      [workerEnv.natsUrl]: nats.url,
+      [workerEnv.concurrency]: '1',
+      [workerEnv.store]: JSON.stringify({ s3: { endpoint: bedEndpoints().s3.endpoint, bucket: 'unused' } }),
+      [workerEnv.token]: 't',
+      FERRY_NATS_TLS_CA: caFile,
+      FERRY_NATS_USER: user,
+      FERRY_NATS_PASSWORD: 'not-the-password',
+    };
+    const worker = spawn(process.execPath, [path.join(repoRoot, 'worker', 'main.ts')], { env });
+    let output = '';
+    worker.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    worker.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exitCode = await new Promise<number | null>((resolve) => worker.once('exit', resolve));
+
+    expect(exitCode).toBe(1);
+    expect(output).toContain(`cannot connect to NATS at ${nats.url}`);
+    expect(output).toMatch(/authorization violation/i);
+  }, 30_000);
+});
