@@ -321,7 +321,10 @@ async function resumeSideBySide(bed: FerryBed, scenario: Scenario): Promise<void
     const name = 'resume';
     const ferryBucket = 'ferry-resume';
     await createBucket(dst, ferryBucket);
-    await bed.createJob(name, bed.jobSpec(sourceBucket, ferryBucket, scenario.tuning));
+    // Tasks of 100 objects: a source worker holds 16 tasks at once, so with the default 1,000 a
+    // whole wave would finish together and the stop would land far past half way.
+    const tuning = { ...scenario.tuning, tasks: { maxObjects: 100 } };
+    await bed.createJob(name, bed.jobSpec(sourceBucket, ferryBucket, tuning));
     const uid = (await bed.readJob(name)).metadata!.uid!;
     let states: Record<string, number> = {};
     for (;;) {
@@ -406,7 +409,7 @@ async function resumeSideBySide(bed: FerryBed, scenario: Scenario): Promise<void
           tool: 'Ferry',
           'to first re-sent task / first object copied': secs(ferryFirst),
           'to completion': secs((completeAt - began) / 1000),
-          note: `operator process start → first task on NATS (healthy after ${secs((healthyAt - began) / 1000)})`,
+          note: `operator process start → first task on NATS (healthy after ${secs((healthyAt - began) / 1000)}); job tuning ${JSON.stringify(tuning)}`,
         },
         {
           tool: 'rclone',
