@@ -74,6 +74,23 @@ export function readNatsAuth(env: NodeJS.ProcessEnv, error: ErrorFor): NatsAuth 
   return auth;
 }
 
+/**
+ * What a connection presents, for an error that names it: a refused or timed
+ * out connection is then diagnosed from the log (e.g. a server that wants a
+ * client certificate closes the handshake, which reads as a timeout).
+ */
+export function describeNatsAuth(auth: NatsAuth): string {
+  const tls = auth.tls
+    ? `TLS with CA ${auth.tls.caFile}, ${auth.tls.certFile ? `client certificate ${auth.tls.certFile}` : 'no client certificate'}`
+    : 'no TLS';
+  const credentials = auth.credsFile
+    ? `creds file ${auth.credsFile}`
+    : auth.user
+      ? `user ${auth.user}`
+      : 'no credentials';
+  return `${tls}, ${credentials}`;
+}
+
 /** Connection options for `servers` with `auth`; reads the creds file, whose contents the client needs. */
 export async function natsConnectionOptions(
   servers: string,

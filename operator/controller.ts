@@ -13,6 +13,7 @@ import { startResilientInformer, type ResilientInformer } from './kube/resilient
 import { WorkQueue, type ProcessOutcome } from './workQueue.ts';
 import type { JobEngine } from './engine/jobEngine.ts';
 import { applyAction } from './reconcile/apply.ts';
+import { natsEntriesOf } from './reconcile/workerNatsAccess.ts';
 import { Reason } from './reconcile/conditions.ts';
 import { decide, type DecideSettings, type Observed } from './reconcile/decide.ts';
 
@@ -226,16 +227,22 @@ export class ReplicationJobController {
       (p) => p.metadata?.labels?.[labels.jobUid] === uid,
     );
     let tokenSecretExists = true;
+    let workerSecretNats: Record<string, string> | undefined;
     try {
-      await this.core.readNamespacedSecret({
+      const secret = await this.core.readNamespacedSecret({
         name: workerTokenSecretName(job.metadata!.name!),
         namespace: job.metadata!.namespace!,
       });
+      workerSecretNats = natsEntriesOf(
+        Object.fromEntries(
+          Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+        ),
+      );
     } catch (err) {
       if ((err as { code?: number }).code !== 404) throw err;
       tokenSecretExists = false;
     }
-    return { job, pods, tokenSecretExists, now, progress: this.engines.get(uid)?.progress };
+    return { job, pods, tokenSecretExists, workerSecretNats, now, progress: this.engines.get(uid)?.progress };
   }
 
   private updatePhaseGauge(): void {

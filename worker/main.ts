@@ -12,7 +12,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { createLogger } from '../common/logging.ts';
 import { startProbeServer } from '../common/probes.ts';
-import { natsConnectionOptions } from '../common/natsAuth.ts';
+import { describeNatsAuth, natsConnectionOptions } from '../common/natsAuth.ts';
 import { loadWorkerConfig, WorkerConfigError, type WorkerConfig } from './config.ts';
 import { announceDestination, announceListing, DestinationDirectory } from './endpoints.ts';
 import { createListingRoute } from './listing/listingEndpoint.ts';
@@ -31,9 +31,12 @@ async function connectNats(config: WorkerConfig): Promise<NatsConnection> {
   try {
     return await connect(options);
   } catch (err) {
-    throw new NatsUnreachableError(`cannot connect to NATS at ${config.natsUrl}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new NatsUnreachableError(
+      `cannot connect to NATS at ${config.natsUrl} (${describeNatsAuth(config.natsAuth)}): ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 

@@ -9,6 +9,7 @@ import { finalizer, workerTokenKey, workerTokenSecretName } from '../../api/name
 import type { ExternalJobState } from '../external/jobState.ts';
 import type { Action } from './decide.ts';
 import { ownedLabels, ownerReference } from './workerPods.ts';
+import { natsSecretKeys } from './workerNatsAccess.ts';
 
 export interface ApplyClients {
   core: k8s.CoreV1Api;
@@ -104,6 +105,23 @@ export async function applyAction(clients: ApplyClients, job: ReplicationJob, ac
         clients.core.deleteNamespacedSecret({ name: workerTokenSecretName(name), namespace }),
       );
       return;
+    case 'UpdateWorkerSecretNats': {
+      // A merge patch: the token stays; a NATS key the operator no longer has is removed (null).
+      const wanted = clients.natsSecretData ?? {};
+      const data = Object.fromEntries(
+        natsSecretKeys.map((key) => [
+          key,
+          key in wanted ? Buffer.from(wanted[key]!, 'utf8').toString('base64') : null,
+        ]),
+      );
+      await ignoring([404], () =>
+        clients.core.patchNamespacedSecret(
+          { name: workerTokenSecretName(name), namespace, body: { data } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        ),
+      );
+      return;
+    }
     case 'CreatePod':
       await ignoring([409], () => clients.core.createNamespacedPod({ namespace, body: action.pod }));
       return;

@@ -7,6 +7,7 @@ import type { Condition, ReplicationJob, ReplicationJobStatus } from '../../api/
 import { annotations, finalizer, labels, workerRoles, type WorkerRole } from '../../api/names.ts';
 import type { EngineProgress } from '../engine/jobEngine.ts';
 import { ConditionType, isConditionTrue, Reason, setCondition, type ConditionUpdate } from './conditions.ts';
+import { sameNatsEntries } from './workerNatsAccess.ts';
 import { desiredReplicas, desiredWorkerPod, slotName, type WorkerPodSettings } from './workerPods.ts';
 
 export interface Observed {
@@ -14,6 +15,8 @@ export interface Observed {
   /** Pods the job owns (selected by the job's UID label). */
   pods: readonly k8s.V1Pod[];
   tokenSecretExists: boolean;
+  /** The NATS entries the job's worker Secret holds, when it exists (see workerNatsAccess.ts). */
+  workerSecretNats?: Readonly<Record<string, string>>;
   now: Date;
   /** The job's task engine, when one runs for it (the leader's, in memory). */
   progress?: EngineProgress;
@@ -30,6 +33,8 @@ export type Action =
   | { kind: 'RemoveFinalizer' }
   | { kind: 'CreateTokenSecret' }
   | { kind: 'DeleteTokenSecret' }
+  /** The worker Secret's NATS entries become the operator's current ones, for the pods created next. */
+  | { kind: 'UpdateWorkerSecretNats' }
   | { kind: 'CreatePod'; pod: k8s.V1Pod }
   | { kind: 'DeletePod'; name: string }
   | { kind: 'RemoveExternalState' }
@@ -318,6 +323,11 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
     // A job's first start: its token and its queues, before its workers.
     if (!observed.tokenSecretExists)
       actions.push({ kind: 'CreateTokenSecret' }, { kind: 'EnsureJobStreams' });
+    else if (
+      observed.workerSecretNats &&
+      !sameNatsEntries(observed.workerSecretNats, settings.natsSecretData)
+    )
+      actions.push({ kind: 'UpdateWorkerSecretNats' });
     status.startTime ??= rfc3339(now);
     let allReady = true;
     for (const role of workerRoles) {

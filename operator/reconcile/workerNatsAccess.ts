@@ -3,7 +3,10 @@
 // start-up; their contents go into the job's worker Secret (next to the worker
 // token, removed with the job), and the pod spec names only that Secret: files
 // through a secret volume, the user and password through secretKeyRef. No
-// secret lands in a pod spec.
+// secret lands in a pod spec. A Secret made before the operator's NATS access
+// changed (rotated certificates, a new password, an upgrade from a version that
+// did not pass access on) is brought in step while its job runs, so pods
+// created from then on connect with what the operator uses.
 import { readFile } from 'node:fs/promises';
 import type * as k8s from '@kubernetes/client-node';
 import { natsAuthEnv, type NatsAuth } from '../../common/natsAuth.ts';
@@ -18,6 +21,23 @@ const fileKeys = [
 ] as const;
 const userKey = 'nats-user';
 const passwordKey = 'nats-password';
+
+/** Every key of the worker Secret that holds NATS access (the rest is the worker token). */
+export const natsSecretKeys: readonly string[] = [...fileKeys.map(({ key }) => key), userKey, passwordKey];
+
+/** The NATS entries of a worker Secret's (decoded) data. */
+export function natsEntriesOf(data: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).filter(([key]) => natsSecretKeys.includes(key)));
+}
+
+/** Whether a worker Secret's NATS entries are what the operator would write now. */
+export function sameNatsEntries(
+  held: Readonly<Record<string, string>>,
+  wanted: Readonly<Record<string, string>> = {},
+): boolean {
+  const keys = new Set([...Object.keys(held), ...Object.keys(wanted)]);
+  return [...keys].every((key) => held[key] === wanted[key]);
+}
 
 /** Where worker pods see the NATS files. */
 export const natsMountPath = '/etc/ferry/nats';

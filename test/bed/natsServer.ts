@@ -8,8 +8,11 @@ import { BedServer } from './server.ts';
 import { toolPath } from './tools.ts';
 
 export interface NatsServerOptions {
-  /** Serve TLS only, with this certificate and key (PEM files); the URL is then tls://. */
-  tls?: { certFile: string; keyFile: string };
+  /**
+   * Serve TLS only, with this certificate and key (PEM files); the URL is then
+   * tls://. With a CA, clients must also present a certificate it signed.
+   */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   /** Accept only clients that present this user and password. */
   auth?: { user: string; password: string };
   /** Names the server's directory under the bed directory (several servers in one bed). */
@@ -31,7 +34,15 @@ export class NatsServer extends BedServer {
       http: `127.0.0.1:${monitorPort}`,
       server_name: options.name ?? 'ferry-bed',
       jetstream: { store_dir: storeDir },
-      ...(options.tls ? { tls: { cert_file: options.tls.certFile, key_file: options.tls.keyFile } } : {}),
+      ...(options.tls
+        ? {
+            tls: {
+              cert_file: options.tls.certFile,
+              key_file: options.tls.keyFile,
+              ...(options.tls.clientCaFile ? { ca_file: options.tls.clientCaFile, verify: true } : {}),
+            },
+          }
+        : {}),
       ...(options.auth
         ? { authorization: { user: options.auth.user, password: options.auth.password } }
         : {}),

@@ -1,4 +1,5 @@
-// A NATS that requires TLS and a user/password, end to end: the operator
+// A NATS that requires TLS with a client certificate and a user/password, end
+// to end: the operator
 // connects with its CA and credentials, hands the same access to the job's
 // worker pods through the job's worker Secret (a secret volume for the CA, a
 // secretKeyRef for the user and password), and an S3 → S3 job completes
@@ -16,7 +17,10 @@ import { workerEnv, workerTokenSecretName } from '../../../api/names.ts';
 import { createControlPlanePki } from '../../bed/certificates.ts';
 import { NatsServer } from '../../bed/natsServer.ts';
 import { repoRoot } from '../../bed/tools.ts';
+import { applyAction } from '../../../operator/reconcile/apply.ts';
+import { workerNatsSecretData } from '../../../operator/reconcile/workerNatsAccess.ts';
 import { bedEndpoints } from '../../support/bed.ts';
+import { job } from '../../support/fixtures.ts';
 import { bucketHashes, bucketWith, hashes } from '../../support/bucketContents.ts';
 import {
   s3CredentialsSecret,
@@ -29,18 +33,20 @@ const logDir = mkdtempSync(path.join(os.tmpdir(), 'ferry-nats-auth-it-'));
 const user = 'ferry';
 const password = randomBytes(12).toString('hex');
 
-describe('a NATS that requires TLS and a password', () => {
+describe('a NATS that requires TLS, a client certificate and a password', () => {
   let nats: NatsServer;
   let caFile: string;
+  let clientCert: { certFile: string; keyFile: string };
   let bed: ReplicationBed;
 
   beforeAll(async () => {
     const pki = await createControlPlanePki(mkdtempSync(path.join(logDir, 'pki-')));
     caFile = pki.caCert;
+    clientCert = { certFile: pki.adminCert, keyFile: pki.adminKey }; // a client certificate the CA signed
     // In the shared bed's directory, so its watchdog reaps this server too if the run dies.
     nats = await NatsServer.create(bedEndpoints().dir, {
       name: `nats-tls-${Date.now()}`,
-      tls: { certFile: pki.servingCert, keyFile: pki.servingKey },
+      tls: { certFile: pki.servingCert, keyFile: pki.servingKey, clientCaFile: pki.caCert },
       auth: { user, password },
     });
     await nats.start();
@@ -51,6 +57,8 @@ describe('a NATS that requires TLS and a password', () => {
       operatorEnv: {
         FERRY_NATS_URL: nats.url,
         FERRY_NATS_TLS_CA: caFile,
+        FERRY_NATS_TLS_CERT: clientCert.certFile,
+        FERRY_NATS_TLS_KEY: clientCert.keyFile,
         FERRY_NATS_USER: user,
         FERRY_NATS_PASSWORD: password,
       },
@@ -104,6 +112,8 @@ describe('a NATS that requires TLS and a password', () => {
     );
     expect(data).toMatchObject({
       'nats-ca.crt': readFileSync(caFile, 'utf8'),
+      'nats-client.crt': readFileSync(clientCert.certFile, 'utf8'),
+      'nats-client.key': readFileSync(clientCert.keyFile, 'utf8'),
       'nats-user': user,
       'nats-password': password,
     });
@@ -111,32 +121,85 @@ describe('a NATS that requires TLS and a password', () => {
     expect(podLog).not.toContain('cannot connect to NATS');
   });
 
-  it('stops a worker given the wrong password at once, naming NATS and the refusal', async () => {
+  /** Runs a source worker with `nats` as its NATS access until it exits: its exit code and output. */
+  async function runWorker(
+    natsEnv: Record<string, string>,
+  ): Promise<{ exitCode: number | null; output: string }> {
     const env = {
       PATH: process.env.PATH,
       [workerEnv.role]: 'source',
       [workerEnv.jobNamespace]: namespace,
-      [workerEnv.jobName]: 'wrong-password',
-      [workerEnv.jobUid]: 'uid-wrong-password',
-      [workerEnv.podName]: 'wrong-password-source-0-0',
+      [workerEnv.jobName]: 'refused',
+      [workerEnv.jobUid]: 'uid-refused',
+      [workerEnv.podName]: 'refused-source-0-0',
       [workerEnv.podIp]: '127.0.0.1',
       [workerEnv.port]: '18080',
       [workerEnv.natsUrl]: nats.url,
       [workerEnv.concurrency]: '1',
       [workerEnv.store]: JSON.stringify({ s3: { endpoint: bedEndpoints().s3.endpoint, bucket: 'unused' } }),
       [workerEnv.token]: 't',
-      FERRY_NATS_TLS_CA: caFile,
-      FERRY_NATS_USER: user,
-      FERRY_NATS_PASSWORD: 'not-the-password',
+      ...natsEnv,
     };
     const worker = spawn(process.execPath, [path.join(repoRoot, 'worker', 'main.ts')], { env });
     let output = '';
     worker.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     worker.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exitCode = await new Promise<number | null>((resolve) => worker.once('exit', resolve));
+    return { exitCode, output };
+  }
 
+  it('stops a worker given the wrong password at once, naming NATS and the refusal', async () => {
+    const { exitCode, output } = await runWorker({
+      FERRY_NATS_TLS_CA: caFile,
+      FERRY_NATS_TLS_CERT: clientCert.certFile,
+      FERRY_NATS_TLS_KEY: clientCert.keyFile,
+      FERRY_NATS_USER: user,
+      FERRY_NATS_PASSWORD: 'not-the-password',
+    });
     expect(exitCode).toBe(1);
     expect(output).toContain(`cannot connect to NATS at ${nats.url}`);
-    expect(output).toMatch(/authorization violation/i);
+    expect(output).toMatch(/user ferry\): Authorization Violation/i);
   }, 30_000);
+
+  it('stops a worker without the client certificate, saying it presented none', async () => {
+    const { exitCode, output } = await runWorker({
+      FERRY_NATS_TLS_CA: caFile,
+      FERRY_NATS_USER: user,
+      FERRY_NATS_PASSWORD: password,
+    });
+    expect(exitCode).toBe(1);
+    // The server ends the handshake; the client sees a timeout. The message says what it presented.
+    expect(output).toContain(
+      `cannot connect to NATS at ${nats.url} (TLS with CA ${caFile}, no client certificate, user ferry)`,
+    );
+  }, 30_000);
+
+  it('brings a worker Secret made without NATS access (before an upgrade) in step, keeping its token', async () => {
+    const name = 'made-before';
+    await bed.core.createNamespacedSecret({
+      namespace,
+      body: {
+        metadata: { name: workerTokenSecretName(name), namespace },
+        stringData: { token: 'the job token', 'nats-user': 'someone-else', 'nats.creds': 'old creds' },
+      },
+    });
+    const natsSecretData = await workerNatsSecretData({ tls: { caFile }, user, password });
+    // Only UpdateWorkerSecretNats runs, which uses neither the custom objects API nor the job's external state.
+    const clients = { core: bed.core, objects: bed.objects, external: undefined as never, natsSecretData };
+    const inNamespace = job(name, (j) => {
+      j.metadata!.namespace = namespace;
+    });
+    await applyAction(clients, inNamespace, { kind: 'UpdateWorkerSecretNats' });
+
+    const secret = await bed.core.readNamespacedSecret({ name: workerTokenSecretName(name), namespace });
+    const data = Object.fromEntries(
+      Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+    );
+    expect(data).toEqual({
+      token: 'the job token',
+      'nats-ca.crt': readFileSync(caFile, 'utf8'),
+      'nats-user': user,
+      'nats-password': password,
+    });
+  });
 });

@@ -298,3 +298,38 @@ describe('decide: progress from the task engine', () => {
     expect(d.events).toContainEqual({ type: 'Warning', reason: 'Failed', message: failure.message });
   });
 });
+
+describe("decide: the worker Secret's NATS access", () => {
+  const natsSettings = {
+    ...settings,
+    natsSecretData: { 'nats-ca.crt': 'NEW CA', 'nats-user': 'ferry', 'nats-password': 'p' },
+  };
+  const withHeld = (workerSecretNats: Record<string, string>): Observed => ({
+    ...observe(job('copy', withFinalizer)),
+    workerSecretNats,
+  });
+
+  it('brings a Secret made with other NATS access (rotated, or none before an upgrade) in step, before creating pods', () => {
+    for (const held of [
+      {} as Record<string, string>,
+      { 'nats-ca.crt': 'OLD CA', 'nats-user': 'ferry', 'nats-password': 'p' },
+    ]) {
+      const actions = summary(decide(withHeld(held), natsSettings).actions);
+      expect(actions[0]).toBe('UpdateWorkerSecretNats');
+      expect(actions).toContain('CreatePod copy-source-0-0');
+    }
+  });
+
+  it('leaves a Secret alone that holds what the operator uses, or no NATS access when it uses none', () => {
+    expect(summary(decide(withHeld({ ...natsSettings.natsSecretData }), natsSettings).actions)).not.toContain(
+      'UpdateWorkerSecretNats',
+    );
+    expect(summary(decide(withHeld({}), settings).actions)).not.toContain('UpdateWorkerSecretNats');
+  });
+
+  it('removes access the operator no longer uses (a password after a switch to no auth)', () => {
+    expect(summary(decide(withHeld({ 'nats-user': 'u', 'nats-password': 'p' }), settings).actions)).toContain(
+      'UpdateWorkerSecretNats',
+    );
+  });
+});
