@@ -23,8 +23,8 @@ import { rootCertificates } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { finished } from 'node:stream/promises';
-import { PassThrough, type Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { PassThrough, Writable, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -107,6 +107,9 @@ export interface S3StoreOptions {
 }
 
 export const checksumMetadataKey = 'ferry-sha256';
+
+/** Objects up to this size are written from memory in one plain request (see writeBuffered). */
+export const bufferedWriteMaxBytes = 256 * 1024;
 const maxKeyBytes = 1024;
 
 const authCodes = new Set([
@@ -504,6 +507,56 @@ export class S3Store implements ObjectStore {
     return mapStreamErrors(body, (err) => this.fail(err, 'read', key));
   }
 
+  /**
+   * A small object is read whole first (at most bufferedWriteMaxBytes held),
+   * verified, and sent as one plain request with its SHA-256 — which the
+   * server checks before committing and which is recorded as ferry-sha256
+   * even when it was not known up front. A streamed upload's chunked signing
+   * and trailer cost more than the object itself at these sizes.
+   */
+  private async writeBuffered(
+    Key: string,
+    key: string,
+    body: Readable,
+    options: WriteOptions,
+    expected: string | undefined,
+  ): Promise<WriteResult> {
+    const verifier = new VerifyingStream(this.context('write', key), options.size, expected);
+    const chunks: Buffer[] = [];
+    // The body's own errors come out unchanged, the verifier's as StorageErrors.
+    await pipeline(
+      body,
+      verifier,
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          chunks.push(chunk);
+          callback();
+        },
+      }),
+    );
+    const digest = verifier.sha256!;
+    let output;
+    try {
+      output = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key,
+          Body: Buffer.concat(chunks, options.size),
+          ContentLength: options.size,
+          Metadata: { ...options.metadata, [checksumMetadataKey]: digest },
+          ChecksumSHA256: hexToBase64(digest),
+        }),
+      );
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'BadDigest' || code === 'InvalidDigest')
+        throw new ChecksumMismatchError(this.description, 'write', key, digest);
+      throw this.fail(err, 'write', key);
+    }
+    this.bucketVerified = true;
+    return { sha256: digest, size: options.size, ...(output.ETag ? { etag: unquote(output.ETag)! } : {}) };
+  }
+
   async write(key: string, body: Readable, options: WriteOptions): Promise<WriteResult> {
     let Key: string;
     let sha256: string | undefined;
@@ -514,6 +567,7 @@ export class S3Store implements ObjectStore {
       body.destroy();
       throw err;
     }
+    if (options.size <= bufferedWriteMaxBytes) return this.writeBuffered(Key, key, body, options, sha256);
     const metadata = { ...options.metadata, ...(sha256 ? { [checksumMetadataKey]: sha256 } : {}) };
     const { output, sha256: digest } = await this.sendVerified(
       'write',

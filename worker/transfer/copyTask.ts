@@ -166,8 +166,8 @@ export function feed(from: Readable, to: Transform): Transform {
 }
 
 /**
- * Fails with a TransferError unless the source object still is what was
- * planned: present (else permanent NoSuchKey), the same size, and the same
+ * (Before reading a part of a large object.) Fails with a TransferError
+ * unless the source object still is what was planned: present (else permanent NoSuchKey), the same size, and the same
  * SHA-256 when both are known (else retryable SourceChanged).
  */
 export async function checkSourceUnchanged(object: PlannedObject, source: ObjectStore): Promise<void> {
@@ -200,7 +200,11 @@ async function copyObject(
   bandwidth: BandwidthLimiter | undefined,
 ): Promise<void> {
   const { key, size } = object;
-  await checkSourceUnchanged(object, source);
+  // No HEAD first: a request per object is what small objects cost most. The
+  // read itself fails for a vanished object (NoSuchKey, permanent), SourceCheck
+  // fails one whose size changed, and a planned SHA-256 travels to the
+  // destination, which refuses content that differs — all before anything is
+  // committed.
   const stream = await source.read(key);
   const check = feed(stream, new SourceCheck(key, size)) as SourceCheck;
   const body = bandwidth ? feed(check, bandwidth.throttle()) : check;

@@ -128,6 +128,21 @@ describe('the S3 driver and network-sized chunks', () => {
       await store.close();
     }
   });
+
+  it('records the SHA-256 of a small object written without one, so a later plan can prove it equal', async () => {
+    const store = await s3Store();
+    try {
+      const data = Buffer.alloc(4096, 7);
+      const written = await store.write('small-unplanned.bin', Readable.from([data]), { size: data.length });
+      expect((await store.stat('small-unplanned.bin'))?.checksum).toEqual({
+        algorithm: 'SHA256',
+        value: written.sha256,
+      });
+      expect(written.sha256).toBe(sha256(data));
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 describe('the S3 server', () => {
