@@ -4,7 +4,7 @@
 // directory), plans, and the workers copy and delete. Real kube-apiserver,
 // etcd, NATS and S3; the outcome is checked by an independent walk and hash.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
@@ -18,6 +18,7 @@ import {
   hashes,
   sha,
 } from '../../support/bucketContents.ts';
+import { fill, walk } from '../../support/treeContents.ts';
 import {
   s3CredentialsSecret,
   startReplicationBed,
@@ -43,27 +44,6 @@ function mixedContents(): Map<string, Buffer> {
       (_, i) => [`docs/${String(i).padStart(2, '0')}.txt`, randomBytes(1000 + i)] as [string, Buffer],
     ),
   ]);
-}
-
-/** Every regular file under `root`, as key → SHA-256: an independent walk of the volume. */
-function walk(root: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const visit = (dir: string, prefix: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const key = `${prefix}${entry.name}`;
-      if (entry.isDirectory()) visit(path.join(dir, entry.name), `${key}/`);
-      else if (entry.isFile()) out.set(key, sha(readFileSync(path.join(dir, entry.name))));
-    }
-  };
-  visit(root, '');
-  return out;
-}
-
-function fill(root: string, contents: Map<string, Buffer>): void {
-  for (const [key, body] of contents) {
-    mkdirSync(path.dirname(path.join(root, key)), { recursive: true });
-    writeFileSync(path.join(root, key), body);
-  }
 }
 
 const totalBytes = (contents: Map<string, Buffer>) =>

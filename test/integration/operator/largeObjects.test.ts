@@ -4,14 +4,15 @@
 // once, whole and byte-identical — into S3 (multipart upload) and into a
 // filesystem (staged part files). Real kube-apiserver, etcd, NATS and S3.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { ReplicationJob, ReplicationJobSpec } from '../../../api/v1alpha1/index.ts';
 import { group, version } from '../../../api/v1alpha1/index.ts';
 import { bedEndpoints } from '../../support/bed.ts';
-import { bucketHashes, bucketWith, hashes, sha, streamSha } from '../../support/bucketContents.ts';
+import { bucketHashes, bucketWith, hashes } from '../../support/bucketContents.ts';
+import { fill, walk } from '../../support/treeContents.ts';
 import { countDestinationWrites } from '../../support/destinationWrites.ts';
 import {
   s3CredentialsSecret,
@@ -96,24 +97,49 @@ describe('large objects through the operator', () => {
     expect(writes.total - writesBefore).toBe(contents.size);
   });
 
-  it('copies a large object from S3 into a filesystem as staged parts', async () => {
-    const contents = new Map<string, Buffer>([
+  /** 0 B to 200 MiB, as the other direction. */
+  const mixed = () =>
+    new Map<string, Buffer>([
+      ['empty', Buffer.alloc(0)],
+      ['notes/é +%.txt', Buffer.from('parts and wholes')],
       ['video/23 MiB.mp4', randomBytes(23 * MiB + 5)], // 5 parts of 5 MiB
-      ['video/notes.txt', Buffer.from('parts and wholes')],
+      ['video/200 MiB.mkv', randomBytes(200 * MiB)], // 40 parts
     ]);
+  const fsJobSpec = {
+    tasks: { partSize: 5 * MiB },
+    workers: { source: { replicas: 2, concurrency: 2 }, destination: { replicas: 2 } },
+  };
+
+  it('copies 0 B to 200 MiB from S3 into a filesystem, large files as staged parts', async () => {
+    const contents = mixed();
     const bucket = `large-to-fs-${Date.now()}`;
     await sourceBucket(bucket, contents);
 
     const job = await runJob('s3-to-fs-large', {
       source: s3Store(bucket),
       destination: { filesystem: { claimName: 'archive', path: '/mirror' } },
-      tasks: { partSize: 5 * MiB },
-      workers: { source: { replicas: 2, concurrency: 2 }, destination: { replicas: 2 } },
+      ...fsJobSpec,
     });
 
-    expectAllCopied(job, contents, 6);
+    // The two small objects in one task, 5 + 40 part tasks.
+    expectAllCopied(job, contents, 46);
     const root = path.join(bed.runner.claimDir(namespace, 'archive'), 'mirror');
-    for (const [key, body] of contents)
-      expect(await streamSha(createReadStream(path.join(root, key)))).toBe(sha(body));
+    expect(walk(root)).toEqual(hashes(contents));
+  });
+
+  it('copies 0 B to 200 MiB from a filesystem into S3, large files as multipart uploads', async () => {
+    const contents = mixed();
+    fill(path.join(bed.runner.claimDir(namespace, 'archive'), 'export'), contents);
+    const bucket = `large-from-fs-${Date.now()}`;
+    await bed.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+
+    const job = await runJob('fs-to-s3-large', {
+      source: { filesystem: { claimName: 'archive', path: '/export' } },
+      destination: s3Store(bucket),
+      ...fsJobSpec,
+    });
+
+    expectAllCopied(job, contents, 46);
+    expect(await bucketHashes(bed.s3, bucket)).toEqual(hashes(contents));
   });
 });
