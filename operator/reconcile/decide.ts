@@ -175,6 +175,11 @@ function minDefined(...values: (number | undefined)[]): number | undefined {
   return defined.length ? Math.min(...defined) : undefined;
 }
 
+/** What a dry run found: the plan it would have carried out. */
+export function dryRunReport(totals: NonNullable<EngineProgress['totals']>): string {
+  return `dry run, nothing changed: the plan would copy ${totals.objectsToCopy} objects (${totals.bytesToCopy} bytes), delete ${totals.objectsToDelete} and skip ${totals.objectsSkipped} already identical`;
+}
+
 /** The job's counters, from the engine's ledger snapshot: exact, never above 100 %. */
 function progressStatus(progress: EngineProgress, old: ReplicationJobStatus): Partial<ReplicationJobStatus> {
   const { totals, summary } = progress;
@@ -187,7 +192,8 @@ function progressStatus(progress: EngineProgress, old: ReplicationJobStatus): Pa
         : 100;
   return {
     objects: {
-      planned: totals.objectsToCopy,
+      // As the API documents it: what the plan copies or deletes.
+      planned: totals.objectsToCopy + totals.objectsToDelete,
       copied: summary.objectsCopied,
       skipped: totals.objectsSkipped,
       deleted: summary.objectsDeleted,
@@ -403,7 +409,10 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
         type: ConditionType.Complete,
         status: 'True',
         reason: Reason.Succeeded,
-        message: 'every task succeeded',
+        message:
+          job.spec.deletion?.dryRun && observed.progress.totals
+            ? dryRunReport(observed.progress.totals)
+            : 'every task succeeded',
       });
       set({
         type: ConditionType.Reconciling,

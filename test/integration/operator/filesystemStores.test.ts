@@ -170,7 +170,7 @@ describe('ReplicationJobs with a filesystem store', () => {
       phase: 'Succeeded',
       progressPercent: 100,
       objects: {
-        planned: copied.size,
+        planned: copied.size + extra.size,
         copied: copied.size,
         skipped: identical.size,
         deleted: extra.size,

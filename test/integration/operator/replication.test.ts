@@ -14,6 +14,7 @@ import {
 import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { group, plural, version } from '../../../api/v1alpha1/index.ts';
 import { bedEndpoints } from '../../support/bed.ts';
+import { bucketHashes, bucketWith } from '../../support/bucketContents.ts';
 import { countDestinationWrites } from '../../support/destinationWrites.ts';
 import { OperatorProcess } from '../../support/operatorProcess.ts';
 import { finished, startReplicationBed, type ReplicationBed } from '../../support/replicationBed.ts';
@@ -101,7 +102,7 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
     expect(current!.status).toMatchObject({
       phase: 'Succeeded',
       progressPercent: 100,
-      objects: { planned: contents.size, copied: contents.size, deleted: 1, failed: 0 },
+      objects: { planned: contents.size + 1, copied: contents.size, deleted: 1, failed: 0 }, // + the delete
       tasks: { failed: 0, pending: 0, dispatched: 0, running: 0 },
     });
     expect(current!.status!.bytes!.copied).toBe([...contents.values()].reduce((n, b) => n + b.length, 0));
@@ -115,6 +116,56 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
     const writes = countDestinationWrites(bed.runner.logDir);
     expect(writes.total).toBe(contents.size);
     expect([...writes.perKey.keys()].sort()).toEqual([...contents.keys()].sort());
+  });
+
+  it('reports the plan of a Sync dry run in status, and changes nothing', async () => {
+    const source = `rj-dry-src-${Date.now()}`;
+    const destination = `rj-dry-dst-${Date.now()}`;
+    const same = randomBytes(300);
+    await bucketWith(
+      bed.s3,
+      source,
+      new Map([
+        ['same.txt', same],
+        ['new-1', randomBytes(1000)],
+        ['new-2', randomBytes(24)],
+      ]),
+    );
+    await bucketWith(
+      bed.s3,
+      destination,
+      new Map([
+        ['same.txt', same],
+        ['extra-1', randomBytes(5)],
+        ['extra-2', randomBytes(5)],
+        ['extra-3', randomBytes(5)],
+      ]),
+    );
+    const before = await bucketHashes(bed.s3, destination);
+    const writesBefore = countDestinationWrites(bed.runner.logDir).total;
+    const endpoint = bedEndpoints().s3.endpoint;
+    const job = await bed.runJob({
+      apiVersion: `${group}/${version}`,
+      kind: 'ReplicationJob',
+      metadata: { name: 'dry-run', namespace },
+      spec: {
+        mode: 'Sync',
+        source: { s3: { endpoint, bucket: source, credentialsSecretRef: { name: 's3-creds' } } },
+        destination: { s3: { endpoint, bucket: destination, credentialsSecretRef: { name: 's3-creds' } } },
+        deletion: { dryRun: true, maxDeletes: 10 },
+      },
+    });
+    expect(finished(job)).toBe(true);
+    expect(job.status).toMatchObject({
+      phase: 'Succeeded',
+      objects: { planned: 2 + 3, copied: 0, skipped: 1, deleted: 0, failed: 0 },
+      bytes: { planned: 1024, copied: 0 },
+    });
+    expect(job.status!.conditions!.find((c) => c.type === 'Complete')?.message).toBe(
+      'dry run, nothing changed: the plan would copy 2 objects (1024 bytes), delete 3 and skip 1 already identical',
+    );
+    expect(await bucketHashes(bed.s3, destination)).toEqual(before);
+    expect(countDestinationWrites(bed.runner.logDir).total).toBe(writesBefore);
   });
 
   it('survives the operator being killed mid-job: the new leader resumes, and counters stay exact', async () => {

@@ -263,7 +263,7 @@ describe('decide: progress from the task engine', () => {
       settings,
     );
     expect(d.status).toMatchObject({
-      objects: { planned: 10, copied: 4, skipped: 2 },
+      objects: { planned: 10 + 1, copied: 4, skipped: 2 }, // 10 copies and 1 delete
       bytes: { planned: 1000, copied: 400 },
       tasks: { dispatched: 1, succeeded: 2 },
       progressPercent: 40,
