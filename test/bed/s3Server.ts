@@ -50,6 +50,8 @@ export class S3Server extends BedServer {
           '--health',
           '/health',
           '--quiet',
+          // Keep connections open between requests, as production S3 endpoints do (versitygw closes them by default).
+          '--keep-alive',
           ...(tls ? ['--cert', tls.certFile, '--key', tls.keyFile] : []),
           'posix',
           rootDir,

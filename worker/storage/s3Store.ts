@@ -6,9 +6,11 @@
 //   the expected SHA-256 is known it is sent as `x-amz-checksum-sha256`, so the
 //   server itself refuses (BadDigest) a body that differs and never makes it
 //   visible; it is also recorded as the `ferry-sha256` user metadata. When it
-//   is not known, the SDK sends a SHA-256 trailer (the server stores its own
-//   full-object SHA-256, which stat reports), and no `ferry-sha256` metadata
-//   (user metadata must be sent before the body).
+//   is not known, the SHA-256 computed on the way goes as an aws-chunked
+//   trailer (the server checks it and stores its own full-object SHA-256,
+//   which stat reports), and no `ferry-sha256` metadata (user metadata must
+//   be sent before the body). GET, PUT and UploadPart go through
+//   s3ObjectRequests.ts, the rest through the SDK.
 // - Multipart: the upload uses S3's SHA-256 part checksums, so the server
 //   verifies every part (against the expected part SHA-256 when given). S3
 //   cannot verify the whole object's SHA-256 of a multipart upload; the
@@ -23,23 +25,18 @@ import { rootCertificates } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { finished, pipeline } from 'node:stream/promises';
-import { PassThrough, Writable, type Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { PassThrough, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
-  GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   ListPartsCommand,
-  PutObjectCommand,
   S3Client,
-  UploadPartCommand,
   type HeadObjectCommandOutput,
-  type PutObjectCommandInput,
-  type UploadPartCommandInput,
 } from '@aws-sdk/client-s3';
 import {
   base64ToHex,
@@ -69,6 +66,7 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './objectStore.ts';
+import { S3ObjectRequests } from './s3ObjectRequests.ts';
 
 export interface S3StoreConfig {
   endpoint: string;
@@ -244,6 +242,8 @@ export class S3Store implements ObjectStore {
   readonly bucket: string;
   readonly prefix: string;
   private readonly client: S3Client;
+  /** GET, PUT and UploadPart: the requests that carry object bytes (s3ObjectRequests.ts). */
+  private readonly objects: S3ObjectRequests;
   private readonly agents: { http: HttpAgent; https: HttpsAgent };
   private readonly listPageSize: number;
   private readonly headConcurrency: number;
@@ -279,27 +279,40 @@ export class S3Store implements ObjectStore {
       http: new HttpAgent({ keepAlive: true, maxSockets }),
       https: new HttpsAgent({ keepAlive: true, maxSockets, ...(ca ? { ca } : {}) }),
     };
+    const region = config.region ?? 'us-east-1';
+    const forcePathStyle = config.forcePathStyle ?? true;
+    const maxAttempts = options.maxAttempts ?? 3;
+    const connectionTimeoutMs = options.connectionTimeoutMs ?? 10_000;
+    const socketTimeoutMs = options.socketTimeoutMs ?? 120_000;
     this.client = new S3Client({
       endpoint: config.endpoint,
-      region: config.region ?? 'us-east-1',
-      forcePathStyle: config.forcePathStyle ?? true,
+      region,
+      forcePathStyle,
       ...(options.credentials ? { credentials: options.credentials } : {}),
-      maxAttempts: options.maxAttempts ?? 3,
+      maxAttempts,
       // Checksums only where Ferry asks for them (SHA-256), not the SDK's default CRC32 on every request.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      // Streamed uploads with a trailing checksum are sent aws-chunked, and S3
-      // refuses chunks under 8 KiB; a request body relayed from another pod
-      // arrives in whatever pieces the network delivers, so regroup them.
-      requestStreamBufferSize: 64 * 1024,
-      // The SDK otherwise warns on the console for every failed streaming request.
       logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
       requestHandler: {
         httpAgent: this.agents.http,
         httpsAgent: this.agents.https,
-        connectionTimeout: options.connectionTimeoutMs ?? 10_000,
-        socketTimeout: options.socketTimeoutMs ?? 120_000,
+        connectionTimeout: connectionTimeoutMs,
+        socketTimeout: socketTimeoutMs,
       },
+    });
+    this.objects = new S3ObjectRequests({
+      endpoint: config.endpoint,
+      region,
+      bucket: config.bucket,
+      forcePathStyle,
+      agents: this.agents,
+      // The SDK's provider: the given credentials, or its default chain (refreshed when they expire).
+      credentials: () => this.client.config.credentials(),
+      connectionTimeoutMs,
+      socketTimeoutMs,
+      maxAttempts,
+      retryable: (err) => classifyS3Error(err, this.bucket).kind === 'retryable',
     });
   }
 
@@ -395,13 +408,12 @@ export class S3Store implements ObjectStore {
     body: Readable,
     size: number,
     sha256: string | undefined,
-    send: (payload: Readable, abortSignal: AbortSignal) => Promise<T>,
+    send: (payload: Readable, abortSignal: AbortSignal, digest: () => string | undefined) => Promise<T>,
   ): Promise<{ output: T; sha256: string }> {
     const verifier = new VerifyingStream(this.context(operation, key), size, sha256);
-    // The SDK pipes the payload into the request without watching its errors
-    // (and its aws-chunked wrapper re-emits them with no listener, which would
-    // crash the process). So the payload handed to it never errors: a failing
-    // body or verifier aborts the request and ends the payload quietly.
+    // The payload handed to the request never errors: a failing body or
+    // verifier aborts the request and ends the payload quietly, so the error
+    // reported is the body's or the verifier's, not the request's.
     const payload = new PassThrough();
     const abort = new AbortController();
     let bodyError: unknown;
@@ -420,7 +432,7 @@ export class S3Store implements ObjectStore {
     body.pipe(verifier).pipe(payload);
     let output: T;
     try {
-      output = await send(payload, abort.signal);
+      output = await send(payload, abort.signal, () => verifier.sha256);
       await flushed;
     } catch (err) {
       body.unpipe(verifier);
@@ -491,14 +503,7 @@ export class S3Store implements ObjectStore {
     checkRange(this.context('read', key), range);
     let body: Readable;
     try {
-      const output = await this.client.send(
-        new GetObjectCommand({
-          Bucket: this.bucket,
-          Key,
-          ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
-        }),
-      );
-      body = output.Body as Readable;
+      body = await this.objects.get(Key, range);
     } catch (err) {
       if (errorCode(err) === 'NoSuchKey') throw new ObjectNotFoundError(this.description, 'read', key, err);
       throw this.fail(err, 'read', key);
@@ -522,31 +527,32 @@ export class S3Store implements ObjectStore {
     expected: string | undefined,
   ): Promise<WriteResult> {
     const verifier = new VerifyingStream(this.context('write', key), options.size, expected);
-    const chunks: Buffer[] = [];
     // The body's own errors come out unchanged, the verifier's as StorageErrors.
-    await pipeline(
-      body,
-      verifier,
-      new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          chunks.push(chunk);
-          callback();
-        },
-      }),
-    );
+    // (Not stream.pipeline: its set-up and teardown cost more than a 4 KiB object's bytes.)
+    const chunks = await new Promise<Buffer[]>((resolve, reject) => {
+      const held: Buffer[] = [];
+      body.once('error', (err) => {
+        verifier.destroy();
+        reject(err);
+      });
+      verifier.once('error', (err) => {
+        body.destroy();
+        reject(err);
+      });
+      verifier.on('data', (chunk: Buffer) => held.push(chunk));
+      verifier.once('end', () => resolve(held));
+      body.pipe(verifier);
+    });
     const digest = verifier.sha256!;
     let output;
     try {
-      output = await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key,
-          Body: Buffer.concat(chunks, options.size),
-          ContentLength: options.size,
-          Metadata: { ...options.metadata, [checksumMetadataKey]: digest },
-          ChecksumSHA256: hexToBase64(digest),
-        }),
-      );
+      output = await this.objects.put({
+        key: Key,
+        size: options.size,
+        body: Buffer.concat(chunks, options.size),
+        sha256: digest,
+        metadata: { ...options.metadata, [checksumMetadataKey]: digest },
+      });
     } catch (err) {
       const code = errorCode(err);
       if (code === 'BadDigest' || code === 'InvalidDigest')
@@ -554,7 +560,7 @@ export class S3Store implements ObjectStore {
       throw this.fail(err, 'write', key);
     }
     this.bucketVerified = true;
-    return { sha256: digest, size: options.size, ...(output.ETag ? { etag: unquote(output.ETag)! } : {}) };
+    return { sha256: digest, size: options.size, ...(output.etag ? { etag: output.etag } : {}) };
   }
 
   async write(key: string, body: Readable, options: WriteOptions): Promise<WriteResult> {
@@ -575,18 +581,16 @@ export class S3Store implements ObjectStore {
       body,
       options.size,
       sha256,
-      (Body, abortSignal) => {
-        const input: PutObjectCommandInput = {
-          Bucket: this.bucket,
-          Key,
-          Body,
-          ContentLength: options.size,
-          Metadata: metadata,
-          // Known: the server checks it before committing. Unknown: the SDK sends a trailer.
-          ...(sha256 ? { ChecksumSHA256: hexToBase64(sha256) } : { ChecksumAlgorithm: 'SHA256' as const }),
-        };
-        return this.client.send(new PutObjectCommand(input), { abortSignal });
-      },
+      // Known: the server checks it before committing. Unknown: it goes as a trailer, checked all the same.
+      (body, abortSignal, digest) =>
+        this.objects.put({
+          key: Key,
+          size: options.size,
+          body,
+          metadata,
+          abortSignal,
+          ...(sha256 ? { sha256 } : { trailingSha256: digest }),
+        }),
     );
     this.bucketVerified = true;
     if (sha256 !== undefined && digest !== sha256) {
@@ -594,7 +598,7 @@ export class S3Store implements ObjectStore {
       await this.delete(key);
       throw new ChecksumMismatchError(this.description, 'write', key, sha256, digest);
     }
-    return { sha256: digest, size: options.size, ...(output.ETag ? { etag: unquote(output.ETag)! } : {}) };
+    return { sha256: digest, size: options.size, ...(output.etag ? { etag: output.etag } : {}) };
   }
 
   async delete(key: string): Promise<void> {
@@ -659,21 +663,18 @@ export class S3Store implements ObjectStore {
         body,
         size,
         sha256,
-        (Body, abortSignal) => {
-          const input: UploadPartCommandInput = {
-            Bucket: this.bucket,
-            Key,
-            UploadId: uploadId,
-            PartNumber: partNumber,
-            Body,
-            ContentLength: size,
-            ...(sha256 ? { ChecksumSHA256: hexToBase64(sha256) } : { ChecksumAlgorithm: 'SHA256' as const }),
-          };
-          return this.client.send(new UploadPartCommand(input), { abortSignal });
-        },
+        (body, abortSignal, trailing) =>
+          this.objects.put({
+            key: Key,
+            size,
+            body,
+            part: { uploadId, partNumber },
+            abortSignal,
+            ...(sha256 ? { sha256 } : { trailingSha256: trailing }),
+          }),
       );
-      if (!output.ETag) throw new Error('the server returned no ETag');
-      return { partNumber, etag: unquote(output.ETag)!, size, sha256: digest };
+      if (!output.etag) throw new Error('the server returned no ETag');
+      return { partNumber, etag: output.etag, size, sha256: digest };
     } catch (err) {
       if (err instanceof StorageError && errorCode(err.cause) === 'NoSuchUpload')
         throw new UploadNotFoundError(this.description, 'writePart', key, uploadId, err.cause);

@@ -11,6 +11,9 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import https from 'node:https';
 import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { openStoreListing } from '../../../operator/planner/storeListing.ts';
+import { S3Store } from '../../../worker/storage/s3Store.ts';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { createControlPlanePki } from '../../bed/certificates.ts';
 import { S3Server } from '../../bed/s3Server.ts';
 import { bedEndpoints } from '../../support/bed.ts';
@@ -111,5 +114,24 @@ describe('listing an S3 store with a private CA', () => {
     );
     expect(error?.kind).toBe('permanent');
     expect(error?.message).toMatch(/certificate/i);
+  });
+
+  it('reads and writes objects over it with the CA, as worker pods do', async () => {
+    const store = new S3Store(
+      { endpoint: server.endpoint, bucket: 'secure', caBundleFile: server.caFile! },
+      { credentials: server.credentials },
+    );
+    try {
+      for (const size of [4096, 700 * 1024]) {
+        const data = randomBytes(size);
+        const written = await store.write(`written/${size}`, Readable.from([data]), { size });
+        expect(written.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+        const chunks: Buffer[] = [];
+        for await (const chunk of await store.read(`written/${size}`)) chunks.push(chunk as Buffer);
+        expect(Buffer.concat(chunks).equals(data)).toBe(true);
+      }
+    } finally {
+      await store.close();
+    }
   });
 });

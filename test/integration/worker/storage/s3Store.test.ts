@@ -143,6 +143,55 @@ describe('the S3 driver and network-sized chunks', () => {
       await store.close();
     }
   });
+
+  it('streams a large object written without a SHA-256 with it as a trailer: the server checks and records it', async () => {
+    const store = await s3Store();
+    try {
+      const data = randomBytes(3 * 1024 * 1024 + 17);
+      const pieces = Array.from({ length: Math.ceil(data.length / 10_000) }, (_, i) =>
+        data.subarray(i * 10_000, (i + 1) * 10_000),
+      );
+      const written = await store.write('streamed-unplanned.bin', Readable.from(pieces), {
+        size: data.length,
+      });
+      expect(written.sha256).toBe(sha256(data));
+      // The server's own full-object SHA-256, from the trailer, is what stat reports.
+      expect((await store.stat('streamed-unplanned.bin'))?.checksum).toEqual({
+        algorithm: 'SHA256',
+        value: sha256(data),
+      });
+      expect(sha256(await readAll(await store.read('streamed-unplanned.bin')))).toBe(sha256(data));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps requests on a few kept-alive connections instead of one per object', async () => {
+    const store = await s3Store();
+    const { endpoint } = bedEndpoints().s3;
+    const port = Number(new URL(endpoint).port);
+    let connections = 0;
+    const counting = (socket: import('node:net').Socket) => {
+      if (socket.remotePort === port) connections++;
+    };
+    const { Agent } = await import('node:http');
+    const originalCreate = Agent.prototype.createConnection;
+    Agent.prototype.createConnection = function (this: InstanceType<typeof Agent>, ...args: unknown[]) {
+      const socket = (originalCreate as (...a: unknown[]) => import('node:net').Socket).apply(this, args);
+      socket.once('connect', () => counting(socket));
+      return socket;
+    };
+    try {
+      for (let i = 0; i < 20; i++) {
+        await store.write(`kept/${i}`, Readable.from([Buffer.alloc(300_000, i)]), { size: 300_000 });
+        expect((await readAll(await store.read(`kept/${i}`))).length).toBe(300_000);
+      }
+      expect(connections).toBeLessThanOrEqual(2);
+    } finally {
+      Agent.prototype.createConnection = originalCreate;
+      await store.close();
+    }
+  });
 });
 
 describe('the S3 server', () => {
