@@ -49,3 +49,30 @@ export async function dispatchTasks(
   );
   return outcomes;
 }
+
+/**
+ * Sends the copy tasks of a plan step, just recorded, as their first attempt
+ * (in batches of `batchSize`), so copying starts while planning goes on.
+ * Deletes are left PENDING: they wait for the whole plan and every copy.
+ */
+export async function dispatchPlannedCopies(
+  js: JetStreamClient,
+  ledger: TaskLedger,
+  jobUid: string,
+  epoch: number,
+  tasks: PlannedTask[],
+  log?: { debug(message: string, meta: Record<string, unknown>): unknown },
+  batchSize = 100,
+): Promise<void> {
+  const copies = tasks.filter((task) => task.kind !== 'delete');
+  for (let i = 0; i < copies.length; i += batchSize) {
+    const outcomes = await dispatchTasks(
+      js,
+      ledger,
+      jobUid,
+      copies.slice(i, i + batchSize).map((task) => ({ task, epoch, attempt: 1 })),
+    );
+    const sent = outcomes.filter((o) => o.apply).length;
+    log?.debug('dispatched tasks', { tasks: sent, epoch, planning: true });
+  }
+}

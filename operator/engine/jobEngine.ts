@@ -1,5 +1,6 @@
 // The task engine of one running job, driven by the leader: plan the job into
-// the ledger (once), send the incomplete tasks (resume), then ingest status
+// the ledger (once), sending each planned step's copies as soon as the step is
+// recorded, send the incomplete tasks (resume), then ingest status
 // until every task succeeded or the job cannot go on. Its progress snapshot,
 // read from the ledger, is what the job's status shows; the controller owns
 // the status write.
@@ -14,9 +15,10 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'winston';
 import type { Etcd3 } from 'etcd3';
 import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
-import { statusConsumerName } from '../../api/tasks.ts';
+import { statusConsumerName, type PlannedTask } from '../../api/tasks.ts';
 import { streams } from '../../api/names.ts';
 import { DeliveryWatch, LostStreamError } from '../dispatch/deliveryWatch.ts';
+import { dispatchPlannedCopies } from '../dispatch/dispatcher.ts';
 import { StatusIngestor } from '../dispatch/statusIngest.ts';
 import { ensureStreams, type ConsumerSettings } from '../dispatch/streams.ts';
 import { TaskLedger, type JobRecord, type LedgerSummary } from '../ledger/taskLedger.ts';
@@ -118,7 +120,12 @@ export class JobEngine {
     let record = (await ledger.job())!.record;
     if (!record.planComplete) {
       try {
-        await this.plan(ledger, record);
+        // Copies go out as they are planned (not deletes: those wait for the
+        // whole plan and every copy); a dry run sends nothing.
+        const dispatchCopies = spec.deletion?.dryRun
+          ? undefined
+          : (tasks: PlannedTask[]) => dispatchPlannedCopies(js, ledger, uid, epoch, tasks, log);
+        await this.plan(ledger, record, dispatchCopies);
       } catch (err) {
         const failure = listingFailure(err);
         if (!failure) throw err;
@@ -229,7 +236,11 @@ export class JobEngine {
    * checkpoint's key, with its running totals and task positions, so task ids
    * stay the plan positions and nothing is planned twice.
    */
-  private async plan(ledger: TaskLedger, record: JobRecord): Promise<void> {
+  private async plan(
+    ledger: TaskLedger,
+    record: JobRecord,
+    dispatchCopies?: (tasks: PlannedTask[]) => Promise<void>,
+  ): Promise<void> {
     const { spec } = this.job;
     const { log } = this.deps;
     const { checkpoint } = record;
@@ -283,6 +294,8 @@ export class JobEngine {
           done: step.done,
         });
         this.update({ totals: step.totals });
+        // After the step's commit: a task is in the ledger before its message exists.
+        await dispatchCopies?.(step.tasks);
       }
     } finally {
       await source.close();

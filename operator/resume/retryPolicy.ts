@@ -60,6 +60,11 @@ export interface SendContext {
   retryFailed: boolean;
   policy: RetryPolicy;
   now: number;
+  /**
+   * The sending engine's epoch: a task it dispatched itself (while planning)
+   * is in flight even on a resume — only older epochs' messages were purged.
+   */
+  epoch?: number;
 }
 
 export function dispose(record: TaskRecord, ctx: SendContext): Disposition {
@@ -70,7 +75,7 @@ export function dispose(record: TaskRecord, ctx: SendContext): Disposition {
       return { kind: 'send' };
     case 'DISPATCHED':
     case 'RUNNING':
-      return ctx.resume ? { kind: 'send' } : { kind: 'inFlight' };
+      return ctx.resume && record.epoch !== ctx.epoch ? { kind: 'send' } : { kind: 'inFlight' };
     case 'FAILED': {
       const givenUp = record.error?.kind === 'permanent' || attemptsUsed(record) >= ctx.policy.maxAttempts;
       if (givenUp) return ctx.retryFailed ? { kind: 'send', newBase: record.attempt } : { kind: 'givenUp' };

@@ -32,7 +32,7 @@ import { waitFor } from '../../support/wait.ts';
 
 const namespace = 'infra-faults';
 const logDir = mkdtempSync(path.join(os.tmpdir(), 'ferry-infra-faults-'));
-/** Objects per job: one per task, copied one at a time, so a job is mid-way for several seconds. */
+/** Objects per job: one per task, copied one at a time and paced (bandwidthLimit), so a job is mid-way for several seconds. */
 const objectCount = 150;
 const objectSize = 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -107,6 +107,8 @@ describe('a ReplicationJob through infrastructure faults', () => {
           destination: { s3: { endpoint, bucket: destination, credentialsSecretRef } },
           tasks: { maxObjects: 1 },
           workers: { source: { concurrency: 1 }, destination: {} },
+          // About 16 objects a second: the job is still mid-way when the fault strikes.
+          bandwidthLimit: '16Ki',
         },
       } satisfies ReplicationJob,
     })) as ReplicationJob;

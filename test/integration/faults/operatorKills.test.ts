@@ -219,21 +219,22 @@ describe('the operator SIGKILLed mid-job', () => {
 
   it('during dispatch: queued tasks of the old epoch are withdrawn, the rest is sent once', async () => {
     const { contents, destination } = await startJob('dispatch');
+    // Copies go out as planning records them: the first batch sent, most tasks still unsent.
     await waitForLog(
       operatorLog(),
       'dispatch',
-      (l) => l.message === 'dispatched tasks' && l.resume === true && Number(l.tasks) > 0,
+      (l) => l.message === 'dispatched tasks' && Number(l.tasks) > 0,
     );
     await operator.kill();
-    const { states } = await ledgerAt('dispatch');
-    if (states.PENDING === 0)
+    const { states, record } = await ledgerAt('dispatch');
+    if (states.PENDING === 0 && record.planComplete)
       throw new Error(`the kill missed dispatch: every task was already sent (${JSON.stringify(states)})`);
 
     await startNextOperator();
     const { writes } = await expectCompleteAndIdentical('dispatch', contents, destination);
     expect(writes).toBeLessThanOrEqual(objectCount + inFlightBound);
     console.log(
-      `killed during dispatch with ${states.PENDING} tasks unsent: ${writes} writes for ${objectCount} objects`,
+      `killed during dispatch with ${states.DISPATCHED} tasks sent, ${objectCount - states.DISPATCHED} unsent or unplanned: ${writes} writes for ${objectCount} objects`,
     );
   }, 360_000);
 

@@ -64,6 +64,13 @@ describe('what a send does with each task', () => {
     expect(dispose(record({ state: 'SUCCEEDED' }), resume)).toEqual({ kind: 'done' });
   });
 
+  it('on a resume leaves alone what the resuming engine itself dispatched while planning', () => {
+    const resume = { ...round, resume: true, epoch: 3 };
+    expect(dispose(record({ state: 'DISPATCHED', epoch: 3 }), resume)).toEqual({ kind: 'inFlight' });
+    expect(dispose(record({ state: 'DISPATCHED', epoch: 2 }), resume)).toEqual({ kind: 'send' });
+    expect(dispose(record({ state: 'RUNNING', epoch: 2 }), resume)).toEqual({ kind: 'send' });
+  });
+
   it("a user's retry re-sends what was given up with a fresh attempt budget", () => {
     const retry = { ...round, resume: true, retryFailed: true };
     expect(dispose(record({ attempt: 4, error: retryable }), retry)).toEqual({ kind: 'send', newBase: 4 });
