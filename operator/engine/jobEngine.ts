@@ -25,7 +25,13 @@ import { TaskLedger, type JobRecord, type LedgerSummary } from '../ledger/taskLe
 import { judgeDeletes } from '../planner/deleteSafety.ts';
 import { compileFilters } from '../planner/filters.ts';
 import { listingFailure, mergeStoreListings, openStoreListing } from '../planner/storeListing.ts';
-import { emptyTotals, planInSteps, taskId, type PlanTotals } from '../planner/taskPlanner.ts';
+import {
+  defaultStepSettings,
+  emptyTotals,
+  planInSteps,
+  taskId,
+  type PlanTotals,
+} from '../planner/taskPlanner.ts';
 import { sendIncompleteTasks } from '../resume/resumeIncompleteTasks.ts';
 import { retryPolicyOf } from '../resume/retryPolicy.ts';
 import { drainStatus, takeOverJobQueues } from '../resume/takeOver.ts';
@@ -276,6 +282,7 @@ export class JobEngine {
           inScope: compileFilters(spec.filters),
         },
         totals,
+        after === undefined ? defaultStepSettings : { ...defaultStepSettings, firstStep: undefined },
       );
       for await (const step of steps) {
         if (this.stopped) throw new Error('stopped while planning');

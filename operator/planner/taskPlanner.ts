@@ -193,9 +193,20 @@ export interface StepSettings {
   tasksPerStep: number;
   /** …or once this many keys were decided (so a long run of identical objects still moves the checkpoint). */
   keysPerStep: number;
+  /**
+   * Smaller limits for the first step of a plan started from scratch: its
+   * copies are dispatched when it is recorded, so it sets how soon the workers
+   * get their first task. (A plan resumed from a checkpoint goes on with the
+   * usual steps, so it continues the very plan it interrupted.)
+   */
+  firstStep?: { tasksPerStep: number; keysPerStep: number };
 }
 
-export const defaultStepSettings: StepSettings = { tasksPerStep: 100, keysPerStep: 10_000 };
+export const defaultStepSettings: StepSettings = {
+  tasksPerStep: 100,
+  keysPerStep: 10_000,
+  firstStep: { tasksPerStep: 10, keysPerStep: 1_000 },
+};
 
 /**
  * Plans in steps that end on a checkpoint: the open batches are closed at the
@@ -214,16 +225,18 @@ export async function* planInSteps(
   let tasks: PlannedTask[] = [];
   let keys = 0;
   let after: string | undefined;
+  let limits = steps.firstStep ?? steps;
   for await (const decision of decisions) {
     tasks.push(...planner.add(decision));
     after = decisionKey(decision);
     keys++;
-    const enough = tasks.length >= steps.tasksPerStep && planner.atBatchBoundary();
-    if (enough || tasks.length >= 2 * steps.tasksPerStep || keys >= steps.keysPerStep) {
+    const enough = tasks.length >= limits.tasksPerStep && planner.atBatchBoundary();
+    if (enough || tasks.length >= 2 * limits.tasksPerStep || keys >= limits.keysPerStep) {
       tasks.push(...planner.close());
       yield { tasks, after, totals: { ...totals }, done: false };
       tasks = [];
       keys = 0;
+      limits = steps;
     }
   }
   tasks.push(...planner.close());

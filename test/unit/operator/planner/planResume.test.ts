@@ -41,6 +41,8 @@ const settings: PlanSettings = {
   inScope: () => true,
 };
 const steps = { tasksPerStep: 7, keysPerStep: 25 };
+// A plan from scratch starts with a smaller step (its copies reach the workers sooner); a resumed one does not.
+const firstStep = { tasksPerStep: 2, keysPerStep: 5 };
 
 async function planFrom(after: string | undefined, totals = emptyTotals(), stopAfterSteps = Infinity) {
   const out: PlanStep[] = [];
@@ -48,7 +50,7 @@ async function planFrom(after: string | undefined, totals = emptyTotals(), stopA
     mergeListings(listAfter(source, after), listAfter(destination, after)),
     settings,
     totals,
-    steps,
+    after === undefined ? { ...steps, firstStep } : steps,
   )) {
     out.push(step);
     if (out.length >= stopAfterSteps) break;
@@ -60,6 +62,8 @@ describe('planning in checkpointed steps', () => {
   it('covers every key exactly once, with ids that are the plan positions', async () => {
     const all = await planFrom(undefined);
     expect(all.length).toBeGreaterThan(5);
+    // The first step is the small one: five keys decided (k/0000, its extra k/0000.extra, k/0001 to k/0003).
+    expect(all[0]!.after).toBe(key(3));
     expect(all.at(-1)!.done).toBe(true);
     const tasks = all.flatMap((s) => s.tasks);
     expect(tasks.map((t) => t.id)).toEqual(tasks.map((_, i) => `t${String(i).padStart(10, '0')}`));
