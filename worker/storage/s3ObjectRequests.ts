@@ -90,6 +90,7 @@ export function awsChunkedLength(size: number): number {
  * the SHA-256 `digest()` gives once the body has ended.
  */
 export class AwsChunkedFramer extends Transform {
+  /** Pieces of the frame being gathered (views of the input: nothing is copied). */
   private held: Buffer[] = [];
   private heldBytes = 0;
   private readonly digest: () => string | undefined;
@@ -99,33 +100,41 @@ export class AwsChunkedFramer extends Transform {
     this.digest = digest;
   }
 
-  private frame(chunk: Buffer): void {
-    this.push(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]));
+  /** Sends the held pieces as one chunk: its size line, the pieces themselves, CRLF. */
+  private frame(): void {
+    this.push(Buffer.from(`${this.heldBytes.toString(16)}\r\n`, 'latin1'));
+    for (const piece of this.held) this.push(piece);
+    this.push(crlf);
+    this.held = [];
+    this.heldBytes = 0;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.held.push(chunk);
-    this.heldBytes += chunk.length;
-    if (this.heldBytes >= awsChunkBytes) {
-      let all = Buffer.concat(this.held, this.heldBytes);
-      while (all.length >= awsChunkBytes) {
-        this.frame(all.subarray(0, awsChunkBytes));
-        all = all.subarray(awsChunkBytes);
-      }
-      this.held = all.length ? [all] : [];
-      this.heldBytes = all.length;
+    let rest = chunk;
+    while (this.heldBytes + rest.length >= awsChunkBytes) {
+      const take = awsChunkBytes - this.heldBytes;
+      this.held.push(rest.subarray(0, take));
+      this.heldBytes += take;
+      rest = rest.subarray(take);
+      this.frame();
+    }
+    if (rest.length) {
+      this.held.push(rest);
+      this.heldBytes += rest.length;
     }
     callback();
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.heldBytes) this.frame(Buffer.concat(this.held, this.heldBytes));
+    if (this.heldBytes) this.frame();
     const hex = this.digest();
     if (hex === undefined) return callback(new Error('the body ended without its SHA-256'));
     this.push(`0\r\n${trailerName}:${Buffer.from(hex, 'hex').toString('base64')}\r\n\r\n`);
     callback();
   }
 }
+
+const crlf = Buffer.from('\r\n', 'latin1');
 
 function xmlField(xml: string, name: string): string | undefined {
   return new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml)?.[1];
