@@ -199,7 +199,13 @@ export class ReplicationJobController {
   ): Promise<number | undefined> {
     const uid = job.metadata!.uid!;
     const engine = this.engines.get(uid);
-    const wanted = phase === 'Running' && !job.metadata!.deletionTimestamp && this.options.startEngine;
+    // Pending too: planning (and sending the first copies to JetStream) goes on
+    // while the worker pods start; waiting for their readiness probes cost
+    // seconds. A listing through a worker of a filesystem side waits for it.
+    const wanted =
+      (phase === 'Running' || phase === 'Pending') &&
+      !job.metadata!.deletionTimestamp &&
+      this.options.startEngine;
     if (!wanted) {
       if (engine) {
         this.engines.delete(uid);
