@@ -93,10 +93,20 @@ interface TransferResult {
   economy?: EconomyReport;
 }
 
+/**
+ * Flushes dirty pages to disk before a timed run, so neither tool pays for
+ * writing back what the one before it (or the seeding) left in the page cache
+ * — the disk is shared with etcd's fsyncs, which the ledger waits on.
+ */
+async function settleDisk(): Promise<void> {
+  await promisify(execFile)('sync');
+}
+
 /** `cp -r` of the source server's files for the bucket: the same bytes read and written locally. */
 async function rawCopySeconds(bed: FerryBed, bucket: string): Promise<number> {
   const from = path.join(bed.plane.dir, 's3', bucket);
   const to = mkdtempSync(path.join(bed.plane.dir, 'raw-copy-'));
+  await settleDisk();
   const began = performance.now();
   await promisify(execFile)('cp', ['-r', from, to]);
   const seconds = (performance.now() - began) / 1000;
@@ -155,6 +165,7 @@ async function transfer(bed: FerryBed, scenario: Scenario): Promise<TransferResu
   for (let run = 1; run <= runs; run++) {
     const rcloneBucket = `rclone-${scenario.key}-${run}`;
     await createBucket(dst, rcloneBucket);
+    await settleDisk();
     const rcloneServers = sampleUsage(bed, false);
     const r = await rcloneCopy(bed.source, bed.destination, sourceBucket, rcloneBucket, scenario.rcloneFlags);
     result.rcloneUsage = await rcloneServers.stop();
@@ -170,6 +181,7 @@ async function transfer(bed: FerryBed, scenario: Scenario): Promise<TransferResu
     const ferryBucket = `ferry-${scenario.key}-${run}`;
     await createBucket(dst, ferryBucket);
     const name = `${scenario.key}-${run}`;
+    await settleDisk();
     const before = scenario.key === 'small' ? await economySnapshot(economyEndpoints(bed)) : undefined;
     const usage = sampleUsage(bed, true);
     const timeline = await bed.runJob(name, bed.jobSpec(sourceBucket, ferryBucket, scenario.tuning));

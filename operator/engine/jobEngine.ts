@@ -182,14 +182,18 @@ export class JobEngine {
     const delivery = new DeliveryWatch(jsm, uid, idleCheckMs);
     const outage = new OutageRide(log);
     let nextSummaryAt = 0;
+    // Statuses ingested since the last summary: one is owed, even when the
+    // spacing below holds it back past the batch that brought them (the last
+    // statuses of a job would otherwise wait for the idle check to show).
+    let summaryOwed = false;
     while (!this.stopped) {
       try {
         const outcomes = await ingestor.ingestBatch(512, 1_000);
         const lost = await delivery.nothingInTransit();
         outage.ok();
         const now = Date.now();
-        if (outcomes.length === 0 && !lost && now < idleCheckAt && !(roundWanted && now >= nextRoundAt))
-          continue;
+        summaryOwed ||= outcomes.length > 0;
+        if (!summaryOwed && !lost && now < idleCheckAt && !(roundWanted && now >= nextRoundAt)) continue;
         // Reading the whole ledger costs O(tasks): at a hundred million objects
         // it must not run after every batch. Spaced to ten times its own cost,
         // it takes at most a tenth of the engine's time; ingestion (the etcd
@@ -197,6 +201,7 @@ export class JobEngine {
         if (now < nextSummaryAt && !lost) continue;
         idleCheckAt = now + idleCheckMs;
         const summary = await ledger.summarize();
+        summaryOwed = false;
         nextSummaryAt = Date.now() + summaryCostFactor * (Date.now() - now);
         const t = summary.tasks;
         // In the workers' hands; PENDING tasks are held deletes.
