@@ -14,6 +14,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'winston';
 import type { Etcd3 } from 'etcd3';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
 import { statusConsumerName, type PlannedTask } from '../../api/tasks.ts';
 import { streams } from '../../api/names.ts';
@@ -21,7 +22,7 @@ import { DeliveryWatch, LostStreamError } from '../dispatch/deliveryWatch.ts';
 import { dispatchPlannedCopies } from '../dispatch/dispatcher.ts';
 import { StatusIngestor } from '../dispatch/statusIngest.ts';
 import { ensureStreams, type ConsumerSettings } from '../dispatch/streams.ts';
-import { TaskLedger, type JobRecord, type LedgerSummary } from '../ledger/taskLedger.ts';
+import { TaskLedger, type JobRecord, type LedgerSummary, type UpdateOutcome } from '../ledger/taskLedger.ts';
 import { judgeDeletes } from '../planner/deleteSafety.ts';
 import { compileFilters } from '../planner/filters.ts';
 import { listingFailure, mergeStoreListings, openStoreListing } from '../planner/storeListing.ts';
@@ -188,7 +189,13 @@ export class JobEngine {
     let summaryOwed = false;
     while (!this.stopped) {
       try {
-        const outcomes = await ingestor.ingestBatch(512, 1_000);
+        // A summary owed and due sooner than a pull for statuses could end (a
+        // pull waits up to 1 s when none come): wait for the summary instead.
+        const owedInMs: number = summaryOwed ? nextSummaryAt - Date.now() : Infinity;
+        const outcomes: UpdateOutcome[] =
+          owedInMs < 1_000
+            ? (await sleep(Math.max(0, owedInMs)), [])
+            : await ingestor.ingestBatch(512, 1_000);
         const lost = await delivery.nothingInTransit();
         outage.ok();
         const now = Date.now();
