@@ -45,14 +45,16 @@ export class StatusIngestor {
   /**
    * Takes the messages waiting, up to `max` (waiting at most `expiresMs` for
    * the first when none is), commits them to the ledger, then acknowledges
-   * them. Returns the outcomes of the valid ones.
+   * them. Returns the outcomes of the valid ones. `pending`: the consumer's
+   * pending count, when the caller has just read it.
    */
-  async ingestBatch(max = 256, expiresMs = 1_000): Promise<UpdateOutcome[]> {
+  async ingestBatch(max = 256, expiresMs = 1_000, pending?: number): Promise<UpdateOutcome[]> {
     const messages: JsMsg[] = [];
     // Ask for what is waiting (one when nothing is): a pull is answered as soon
     // as the server holds that many, whereas a pull for more than it holds
     // waits out its expiry (at least 1 s) — a second's lag on every status.
-    const waiting = (await this.consumer.info()).num_pending;
+    // A caller that just read the consumer's pending count passes it.
+    const waiting = pending ?? (await this.consumer.info()).num_pending;
     const batch = await this.consumer.fetch({
       max_messages: Math.min(max, Math.max(1, waiting)),
       expires: expiresMs,

@@ -46,6 +46,6 @@ export async function drainStatus(consumer: Consumer, ingestor: StatusIngestor):
   for (;;) {
     const info = await consumer.info(false); // fresh from the server, not the cached copy
     if (info.num_pending === 0 && info.num_ack_pending === 0) return ingested;
-    ingested += (await ingestor.ingestBatch(512, 1_000)).length;
+    ingested += (await ingestor.ingestBatch(512, 1_000, info.num_pending)).length;
   }
 }

@@ -33,14 +33,20 @@ export async function bucketWith(
   ferryChecksums = false,
 ): Promise<void> {
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  for (const [Key, Body] of contents)
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key,
-        Body,
-        ...(ferryChecksums ? { Metadata: { 'ferry-sha256': sha(Body) } } : {}),
-      }),
+  const entries = [...contents];
+  // 25 at a time: hundreds of objects fill in a second, without flooding the server.
+  for (let i = 0; i < entries.length; i += 25)
+    await Promise.all(
+      entries.slice(i, i + 25).map(([Key, Body]) =>
+        s3.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key,
+            Body,
+            ...(ferryChecksums ? { Metadata: { 'ferry-sha256': sha(Body) } } : {}),
+          }),
+        ),
+      ),
     );
 }
 

@@ -11,13 +11,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PutObjectCommand, CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { Etcd3 } from 'etcd3';
 import { group, plural, version, type ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { TaskLedger, type JobRecord } from '../../../operator/ledger/taskLedger.ts';
 import type { TaskState } from '../../../operator/ledger/taskState.ts';
 import { bedEndpoints } from '../../support/bed.ts';
-import { bucketHashes, hashes } from '../../support/bucketContents.ts';
+import { bucketHashes, bucketWith, hashes } from '../../support/bucketContents.ts';
 import { countDestinationWrites } from '../../support/destinationWrites.ts';
 import { OperatorProcess } from '../../support/operatorProcess.ts';
 import {
@@ -122,15 +122,8 @@ describe('the operator SIGKILLed mid-job', () => {
         randomBytes(objectSize),
       ]),
     );
-    await bed.s3.send(new CreateBucketCommand({ Bucket: source }));
+    await bucketWith(bed.s3, source, contents);
     await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
-    const entries = [...contents];
-    for (let i = 0; i < entries.length; i += 25)
-      await Promise.all(
-        entries
-          .slice(i, i + 25)
-          .map(([Key, Body]) => bed.s3.send(new PutObjectCommand({ Bucket: source, Key, Body }))),
-      );
     const endpoint = bedEndpoints().s3.endpoint;
     const credentialsSecretRef = { name: s3CredentialsSecret };
     const job: ReplicationJob = {

@@ -171,22 +171,14 @@ describe('a Sync ReplicationJob from one S3 bucket to another', () => {
   it('survives the operator being killed mid-job: the new leader resumes, and counters stay exact', async () => {
     const source = `rj-kill-src-${Date.now()}`;
     const destination = `rj-kill-dst-${Date.now()}`;
-    await bed.s3.send(new CreateBucketCommand({ Bucket: source }));
-    await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
     const contents = new Map<string, Buffer>(
       Array.from(
         { length: 400 },
         (_, i) => [`data/${String(i).padStart(4, '0')}.bin`, randomBytes(2048)] as [string, Buffer],
       ),
     );
-    const entries = [...contents];
-    for (let i = 0; i < entries.length; i += 25) {
-      await Promise.all(
-        entries
-          .slice(i, i + 25)
-          .map(([Key, Body]) => bed.s3.send(new PutObjectCommand({ Bucket: source, Key, Body }))),
-      );
-    }
+    await bucketWith(bed.s3, source, contents);
+    await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
     const endpoint = bedEndpoints().s3.endpoint;
     await bed.objects.createNamespacedCustomObject({
       group,
