@@ -448,7 +448,7 @@ export class FilesystemStore implements ObjectStore {
       body.destroy();
       throw err;
     }
-    const verifier = new VerifyingStream(context, options.size, sha256);
+    const verifier = new VerifyingStream(context, options.size, sha256 ?? options.trailingSha256);
     const written = await this.writeTemp(path.dirname(target), body, verifier, 'write', key);
     await this.commit(written.tempPath, target, 'write', key);
     return { sha256: written.sha256, size: written.size };

@@ -2,10 +2,11 @@
 // hashes the bytes it forwards and fails when they do not match what was
 // announced, plus checks on caller-supplied checksums and ranges.
 import { createHash, type Hash } from 'node:crypto';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { finished, PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import {
   ChecksumMismatchError,
   isSha256Hex,
+  MissingChecksumError,
   SizeMismatchError,
   StorageError,
   type ByteRange,
@@ -17,25 +18,40 @@ export interface VerifierContext {
   key: string;
 }
 
+/** An expected SHA-256: known up front, or asked for once the body has ended (an HTTP trailer's). */
+export type ExpectedSha256 = string | (() => string | undefined);
+
 /**
  * Forwards its input unchanged while computing its SHA-256 and counting it.
  * Fails (so whatever consumes it aborts) as soon as the input exceeds `size`,
- * and at the end when it is shorter or, when `sha256` is given, hashes
- * differently. After a successful end, `sha256` holds the hex digest.
+ * and at the end when it is shorter or, when `expected` is given, hashes
+ * differently — or, for an expected SHA-256 asked for at the end, when none
+ * arrived. After a successful end, `sha256` holds the hex digest.
+ *
+ * With `hashing: false` it only counts: for a store whose server checks the
+ * expected SHA-256 itself before committing (s3Store.ts), so the bytes are not
+ * hashed twice. `sha256` then stays undefined, and an expected SHA-256 asked
+ * for at the end must still have arrived.
  */
 export class VerifyingStream extends Transform {
   bytes = 0;
   sha256: string | undefined;
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash | undefined;
   private readonly context: VerifierContext;
   private readonly expectedSize: number;
-  private readonly expectedSha256: string | undefined;
+  private readonly expected: ExpectedSha256 | undefined;
 
-  constructor(context: VerifierContext, expectedSize: number, expectedSha256?: string) {
+  constructor(
+    context: VerifierContext,
+    expectedSize: number,
+    expected?: ExpectedSha256,
+    options: { hashing?: boolean } = {},
+  ) {
     super();
     this.context = context;
     this.expectedSize = expectedSize;
-    this.expectedSha256 = expectedSha256;
+    this.expected = expected;
+    this.hash = options.hashing === false ? undefined : createHash('sha256');
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -45,7 +61,7 @@ export class VerifyingStream extends Transform {
       callback(new SizeMismatchError(store, operation, key, this.expectedSize, 'more'));
       return;
     }
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     callback(null, chunk);
   }
 
@@ -55,14 +71,25 @@ export class VerifyingStream extends Transform {
       callback(new SizeMismatchError(store, operation, key, this.expectedSize, this.bytes));
       return;
     }
+    const expected = typeof this.expected === 'function' ? this.expected() : this.expected;
+    if (this.expected !== undefined && expected === undefined) {
+      callback(new MissingChecksumError(store, operation, key));
+      return;
+    }
+    if (!this.hash) return callback();
     const digest = this.hash.digest('hex');
-    if (this.expectedSha256 !== undefined && digest !== this.expectedSha256) {
-      callback(new ChecksumMismatchError(store, operation, key, this.expectedSha256, digest));
+    if (expected !== undefined && digest !== expected) {
+      callback(new ChecksumMismatchError(store, operation, key, expected, digest));
       return;
     }
     this.sha256 = digest;
     callback();
   }
+}
+
+/** The value of an expected SHA-256 (undefined when it is asked for at the end and has not arrived). */
+export function expectedValue(expected: ExpectedSha256 | undefined): string | undefined {
+  return typeof expected === 'function' ? expected() : expected;
 }
 
 /** Checks a caller's size and optional SHA-256 before any byte moves; returns the SHA-256 lowercased. */
@@ -121,20 +148,20 @@ export function base64ToHex(base64: string): string {
   return Buffer.from(base64, 'base64').toString('hex');
 }
 
-/** Re-emits `stream`'s bytes, turning its errors into the errors `mapError` makes (StorageErrors). */
+/**
+ * Re-emits `stream`'s bytes, turning its errors into the errors `mapError`
+ * makes (StorageErrors). A pass-through rather than an async generator: this
+ * sits on every byte a source worker reads, and a promise per chunk shows.
+ */
 export function mapStreamErrors(stream: Readable, mapError: (err: unknown) => Error): Readable {
-  const mapped = Readable.from(
-    (async function* () {
-      try {
-        for await (const chunk of stream) yield chunk as Buffer;
-      } catch (err) {
-        throw mapError(err);
-      }
-    })(),
-    { objectMode: false },
-  );
+  const mapped = new PassThrough();
+  // Errors, and a close before the end (which would otherwise leave `mapped` waiting forever).
+  finished(stream, (err) => {
+    if (err) mapped.destroy(mapError(err));
+  });
   // A consumer that gives up early releases the file or connection at once,
   // not when the next chunk happens to arrive.
   mapped.once('close', () => stream.destroy());
+  stream.pipe(mapped);
   return mapped;
 }

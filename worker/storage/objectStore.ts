@@ -50,6 +50,13 @@ export interface WriteOptions {
   size: number;
   /** The expected SHA-256 (hex) of the body. When the body differs, nothing is written. */
   sha256?: string;
+  /**
+   * The expected SHA-256 (hex) when it is known only once the body has ended
+   * (the trailer of the request that carries it): asked for then, and checked
+   * like `sha256`; a body that ends without one writes nothing
+   * (MissingChecksumError). Ignored when `sha256` is given.
+   */
+  trailingSha256?: () => string | undefined;
   /** User metadata (S3 only; ignored by the filesystem driver). Keys are lowercase ASCII. */
   metadata?: Record<string, string>;
 }
@@ -252,6 +259,24 @@ export class ChecksumMismatchError extends StorageError {
     );
     this.expected = expected;
     this.actual = actual;
+  }
+}
+
+/**
+ * The body ended without the SHA-256 that was to follow it (an HTTP trailer
+ * that never came, or was malformed); nothing was written. Permanent: a
+ * sender that promises a trailer and does not send one, or a proxy that strips
+ * trailers, would fail the same way every time.
+ */
+export class MissingChecksumError extends StorageError {
+  constructor(store: string, operation: string, key: string) {
+    super('the body ended without the SHA-256 that was to follow it; nothing was written', {
+      kind: 'permanent',
+      store,
+      operation,
+      key,
+      code: 'MissingChecksum',
+    });
   }
 }
 

@@ -67,6 +67,8 @@ export interface PutRequest {
 
 export interface PutAnswer {
   etag: string | undefined;
+  /** The SHA-256 (hex) the server answered with (x-amz-checksum-sha256): the one it checked and stored. */
+  sha256: string | undefined;
 }
 
 /** Body bytes per aws-chunked chunk (S3 wants at least 8 KiB in all but the last). */
@@ -222,8 +224,11 @@ export class S3ObjectRequests {
       const res = await this.send('PUT', request.key, query, headers, payload, length, request.abortSignal);
       if (res.statusCode !== 200) throw await errorFrom(res);
       res.resume();
-      const etag = res.headers.etag;
-      return { etag: typeof etag === 'string' ? etag.replaceAll('"', '') : undefined };
+      const { etag, [trailerName]: checked } = res.headers;
+      return {
+        etag: typeof etag === 'string' ? etag.replaceAll('"', '') : undefined,
+        sha256: typeof checked === 'string' ? Buffer.from(checked, 'base64').toString('hex') : undefined,
+      };
     };
     return Buffer.isBuffer(body) ? this.repeat(attempt) : attempt();
   }

@@ -43,9 +43,11 @@ import {
   checkPartNumber,
   checkRange,
   checkWriteArguments,
+  expectedValue,
   hexToBase64,
   mapStreamErrors,
   VerifyingStream,
+  type ExpectedSha256,
   type VerifierContext,
 } from './integrity.ts';
 import {
@@ -249,6 +251,13 @@ export class S3Store implements ObjectStore {
   private readonly headConcurrency: number;
   /** Set once a request reached the bucket: afterwards a HEAD 404 means the object is absent. */
   private bucketVerified = false;
+  /**
+   * Whether the server has answered a PUT with the very SHA-256 trailer it was
+   * sent (so it checks trailers, refusing a mismatch before committing, as S3
+   * does): then an expected SHA-256 that comes at the end of a body is left to
+   * it alone (see write).
+   */
+  private serverChecksTrailers = false;
 
   constructor(config: S3StoreConfig, options: S3StoreOptions = {}) {
     this.bucket = config.bucket;
@@ -407,10 +416,11 @@ export class S3Store implements ObjectStore {
     key: string,
     body: Readable,
     size: number,
-    sha256: string | undefined,
+    sha256: ExpectedSha256 | undefined,
     send: (payload: Readable, abortSignal: AbortSignal, digest: () => string | undefined) => Promise<T>,
-  ): Promise<{ output: T; sha256: string }> {
-    const verifier = new VerifyingStream(this.context(operation, key), size, sha256);
+    hashing = true,
+  ): Promise<{ output: T; sha256: string | undefined }> {
+    const verifier = new VerifyingStream(this.context(operation, key), size, sha256, { hashing });
     // The payload handed to the request never errors: a failing body or
     // verifier aborts the request and ends the payload quietly, so the error
     // reported is the body's or the verifier's, not the request's.
@@ -442,11 +452,13 @@ export class S3Store implements ObjectStore {
       if (bodyError !== undefined) throw bodyError;
       if (verifierError instanceof StorageError) throw verifierError;
       const code = errorCode(err);
-      if (sha256 !== undefined && (code === 'BadDigest' || code === 'InvalidDigest'))
-        throw new ChecksumMismatchError(this.description, operation, key, sha256, verifier.sha256);
+      const expected = expectedValue(sha256);
+      if (expected !== undefined && (code === 'BadDigest' || code === 'InvalidDigest'))
+        throw new ChecksumMismatchError(this.description, operation, key, expected, verifier.sha256);
       throw this.fail(err, operation, key);
     }
-    if (verifier.sha256 === undefined) throw this.fail(new Error('the body did not end'), operation, key);
+    if (hashing && verifier.sha256 === undefined)
+      throw this.fail(new Error('the body did not end'), operation, key);
     return { output, sha256: verifier.sha256 };
   }
 
@@ -524,7 +536,7 @@ export class S3Store implements ObjectStore {
     key: string,
     body: Readable,
     options: WriteOptions,
-    expected: string | undefined,
+    expected: ExpectedSha256 | undefined,
   ): Promise<WriteResult> {
     const verifier = new VerifyingStream(this.context('write', key), options.size, expected);
     // The body's own errors come out unchanged, the verifier's as StorageErrors.
@@ -573,14 +585,20 @@ export class S3Store implements ObjectStore {
       body.destroy();
       throw err;
     }
-    if (options.size <= bufferedWriteMaxBytes) return this.writeBuffered(Key, key, body, options, sha256);
+    const trailing = sha256 === undefined ? options.trailingSha256 : undefined;
+    if (options.size <= bufferedWriteMaxBytes)
+      return this.writeBuffered(Key, key, body, options, sha256 ?? trailing);
     const metadata = { ...options.metadata, ...(sha256 ? { [checksumMetadataKey]: sha256 } : {}) };
+    // An expected SHA-256 that comes at the end goes on as the upload's trailer.
+    // Once the server has shown that it checks trailers, it alone checks it:
+    // the bytes are not hashed here a second time.
+    const serverChecks = trailing !== undefined && this.serverChecksTrailers;
     const { output, sha256: digest } = await this.sendVerified(
       'write',
       key,
       body,
       options.size,
-      sha256,
+      sha256 ?? trailing,
       // Known: the server checks it before committing. Unknown: it goes as a trailer, checked all the same.
       (body, abortSignal, digest) =>
         this.objects.put({
@@ -589,16 +607,27 @@ export class S3Store implements ObjectStore {
           body,
           metadata,
           abortSignal,
-          ...(sha256 ? { sha256 } : { trailingSha256: digest }),
+          ...(sha256 ? { sha256 } : { trailingSha256: serverChecks ? trailing : digest }),
         }),
+      !serverChecks,
     );
     this.bucketVerified = true;
+    const expected = sha256 ?? trailing?.();
+    const stored = digest ?? expected!;
+    if (expected !== undefined && output.sha256 === expected) this.serverChecksTrailers = true;
+    else if (serverChecks) {
+      // The server did not answer with the SHA-256 it was to check: what it
+      // stored is unverified. Never leave it behind; hash here from now on.
+      this.serverChecksTrailers = false;
+      await this.delete(key);
+      throw new ChecksumMismatchError(this.description, 'write', key, expected!);
+    }
     if (sha256 !== undefined && digest !== sha256) {
       // Unreachable when the server checks x-amz-checksum-sha256; never leave wrong content behind.
       await this.delete(key);
       throw new ChecksumMismatchError(this.description, 'write', key, sha256, digest);
     }
-    return { sha256: digest, size: options.size, ...(output.etag ? { etag: output.etag } : {}) };
+    return { sha256: stored, size: options.size, ...(output.etag ? { etag: output.etag } : {}) };
   }
 
   async delete(key: string): Promise<void> {
@@ -674,7 +703,7 @@ export class S3Store implements ObjectStore {
           }),
       );
       if (!output.etag) throw new Error('the server returned no ETag');
-      return { partNumber, etag: output.etag, size, sha256: digest };
+      return { partNumber, etag: output.etag, size, sha256: digest! };
     } catch (err) {
       if (err instanceof StorageError && errorCode(err.cause) === 'NoSuchUpload')
         throw new UploadNotFoundError(this.description, 'writePart', key, uploadId, err.cause);

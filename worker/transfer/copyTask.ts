@@ -208,7 +208,9 @@ async function copyObject(
   const stream = await source.read(key);
   const check = feed(stream, new SourceCheck(key, size)) as SourceCheck;
   const body = bandwidth ? feed(check, bandwidth.throttle()) : check;
-  const result = await sendObject(target, key, body, size, object.sha256);
+  // The SHA-256 computed on the way goes as the request's trailer: the
+  // destination checks the bytes it stores against the source's own hash.
+  const result = await sendObject(target, key, body, size, object.sha256, () => check.sha256);
   const sent = check.sha256;
   if (sent === undefined)
     throw new TransferError(

@@ -10,6 +10,8 @@ import {
   parseErrorBody,
   partPath,
   sha256Header,
+  sizeHeader,
+  trailerMinBytes,
   TransferError,
   type CompleteResult,
   type PartAddress,
@@ -60,6 +62,7 @@ function request(
   pathAndQuery: string,
   headers: Record<string, string | number>,
   body: Readable | undefined,
+  trailers?: () => Record<string, string>,
 ): Promise<{ status: number; text: string }> {
   const url = new URL(pathAndQuery, target.baseUrl);
   return new Promise((resolve, reject) => {
@@ -122,13 +125,17 @@ function request(
       settle(() => reject(asTransferError(err)));
       req.destroy(err);
     });
+    // Before pipe's own 'end' listener (which ends the request): the trailers go with the last chunk.
+    if (trailers) body.once('end', () => req.addTrailers(trailers()));
     body.pipe(req);
   });
 }
 
 /**
  * Sends `body` (exactly `size` bytes) as `key` to the destination, which
- * stores it atomically and verifies it against `sha256` when given. Resolves
+ * stores it atomically and verifies it against `sha256` when given, or
+ * against `trailingSha256` — asked for once the body has ended, and sent as
+ * the request's trailer (objects of trailerMinBytes or more). Resolves
  * with the SHA-256 and size the destination stored; rejects with a
  * TransferError (network failures and body errors without a kind are
  * retryable). The body is piped, so it is read only as fast as it is sent.
@@ -139,10 +146,17 @@ export async function sendObject(
   body: Readable,
   size: number,
   sha256?: string,
+  trailingSha256?: () => string | undefined,
 ): Promise<PutResult> {
-  const headers: Record<string, string | number> = { 'content-length': size };
+  const headers: Record<string, string | number> = {};
   if (sha256 !== undefined) headers[sha256Header] = sha256;
-  const { status, text } = await request(target, 'PUT', objectPath(key), headers, body);
+  let trailers: (() => Record<string, string>) | undefined;
+  if (trailingSha256 && size >= trailerMinBytes) {
+    Object.assign(headers, { 'transfer-encoding': 'chunked', [sizeHeader]: size, trailer: sha256Header });
+    // Asked for once the body has ended; a body that did not end well errors instead of ending.
+    trailers = () => ({ [sha256Header]: trailingSha256() ?? '' });
+  } else headers['content-length'] = size;
+  const { status, text } = await request(target, 'PUT', objectPath(key), headers, body, trailers);
   return parseResponse<PutResult>(
     status,
     text,

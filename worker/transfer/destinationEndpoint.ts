@@ -18,6 +18,7 @@ import {
   receiveBody,
   send,
   storageErrorResponse,
+  trailingSha256,
 } from './receiving.ts';
 import type { UploadRegistry } from './uploadRegistry.ts';
 
@@ -93,11 +94,13 @@ export function createDestinationHandler(
     if (isErrorResponse(size)) return fail(res, size);
     const declared = declaredSha256(req, sha256Header);
     if (isErrorResponse(declared)) return fail(res, declared);
+    const trailing = trailingSha256(req, sha256Header);
     const incoming = receiveBody(req, key);
     try {
       const written = await store.write(key, incoming.body, {
         size,
         ...(declared.sha256 ? { sha256: declared.sha256 } : {}),
+        ...(trailing ? { trailingSha256: trailing } : {}),
       });
       const result: PutResult = { sha256: written.sha256, size: written.size };
       // One line per committed object at debug level: the audit trail of what this job wrote.

@@ -3,10 +3,17 @@
 //
 //   PUT /v1/objects?key=<urlencoded key>
 //     Authorization: Bearer <job token>
-//     Content-Length: <size>                (required; chunked bodies are refused)
+//     Content-Length: <size>                (or, for a chunked body, x-ferry-size: <size>)
 //     x-ferry-sha256: <hex>                 (optional: the source's SHA-256, when known up front)
 //     body: the object's bytes
+//     trailer x-ferry-sha256: <hex>         (a chunked body's: the SHA-256 the source computed
+//                                           while sending; required when `Trailer` announces it)
 //   → 201 { "sha256": "<hex of the bytes stored>", "size": <n> }
+//
+//   A source sends an object over trailerMinBytes chunked, with its SHA-256 as
+//   the trailer: the destination then checks the bytes against the source's
+//   own hash without computing a second one when its store's server checks it
+//   (S3, which refuses a mismatching upload before committing it).
 //
 //   DELETE /v1/objects?key=<urlencoded key>
 //     Authorization: Bearer <job token>
@@ -35,8 +42,9 @@
 //
 // Errors are JSON `{ "error": { "kind", "code", "message" } }`:
 //   401 permanent  Unauthorized      missing or wrong token
-//   400 permanent  InvalidKey / BadRequest / InvalidArgument
-//                                   bad key, missing Content-Length, malformed x-ferry-sha256
+//   400 permanent  InvalidKey / BadRequest / InvalidArgument / MissingChecksum
+//                                   bad key, missing Content-Length, malformed x-ferry-sha256,
+//                                   a trailer announced but missing or malformed
 //   409 retryable  ChecksumMismatch / SizeMismatch
 //                                   the body did not match its checksum or length; nothing written
 //   503 retryable  <store code>     a retryable storage error (network, throttling, 5xx…)
@@ -48,6 +56,14 @@ export const objectsPath = '/v1/objects';
 export const partsPath = '/v1/parts';
 export const completePath = '/v1/parts/complete';
 export const sha256Header = 'x-ferry-sha256';
+/** The size of a chunked body (which has no Content-Length). */
+export const sizeHeader = 'x-ferry-size';
+/**
+ * Objects at least this big go chunked with their SHA-256 as a trailer. Below
+ * it the destination's store hashes the buffered bytes anyway (to sign them),
+ * and the framing would cost more than it saves.
+ */
+export const trailerMinBytes = 1024 * 1024;
 export const objectSizeHeader = 'x-ferry-object-size';
 export const objectSha256Header = 'x-ferry-object-sha256';
 

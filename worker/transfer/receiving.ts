@@ -2,51 +2,19 @@
 // and checksum, take its body as a stream without ever buffering it, and
 // answer with the protocol's JSON errors (protocol.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import {
   ChecksumMismatchError,
   InvalidKeyError,
   isSha256Hex,
+  MissingChecksumError,
   SizeMismatchError,
   StorageError,
 } from '../storage/objectStore.ts';
-import type { ErrorBody, TransferErrorKind } from './protocol.ts';
+import { sizeHeader, type ErrorBody, type TransferErrorKind } from './protocol.ts';
 
 /** The log message of each object a destination commits (tests count writes by it). */
 export const committedMessage = 'object committed';
-
-/** Body chunks handed to the store are at least this big (except the last). */
-const minChunkBytes = 64 * 1024;
-
-/**
- * Regroups a network body's small, irregular chunks into chunks of at least
- * `minChunkBytes` (the last may be smaller). The S3 driver's streaming upload
- * refuses non-final chunks under 8 KiB (the SDK's InvalidChunkSizeError), and
- * socket reads are often smaller. Holds at most one chunk's worth.
- */
-export class Rechunker extends Transform {
-  private parts: Buffer[] = [];
-  private held = 0;
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.parts.push(chunk);
-    this.held += chunk.length;
-    if (this.held >= minChunkBytes) this.release();
-    callback();
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.release();
-    callback();
-  }
-
-  private release(): void {
-    if (this.held === 0) return;
-    this.push(this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.held));
-    this.parts = [];
-    this.held = 0;
-  }
-}
 
 export interface ErrorResponse {
   status: number;
@@ -67,6 +35,8 @@ export function storageErrorResponse(err: unknown): ErrorResponse {
   if (err instanceof ChecksumMismatchError || err instanceof SizeMismatchError)
     return errorResponse(409, 'retryable', err.code ?? 'Mismatch', err.message);
   if (err instanceof InvalidKeyError) return errorResponse(400, 'permanent', 'InvalidKey', err.message);
+  if (err instanceof MissingChecksumError)
+    return errorResponse(400, 'permanent', 'MissingChecksum', err.message);
   if (err instanceof StorageError) {
     if (err.code === 'InvalidArgument') return errorResponse(400, 'permanent', err.code, err.message);
     return err.kind === 'retryable'
@@ -94,12 +64,42 @@ export function fail(res: ServerResponse, err: ErrorResponse): void {
   send(res, err.status, err.body);
 }
 
-/** The request's Content-Length, or the error to answer (chunked bodies are refused). */
+/**
+ * The body's size: its Content-Length, or a chunked body's x-ferry-size; or
+ * the error to answer (a body of unknown size is refused).
+ */
 export function declaredLength(req: IncomingMessage): number | ErrorResponse {
-  const length = req.headers['content-length'];
-  if (req.headers['transfer-encoding'] !== undefined || length === undefined || !/^\d+$/.test(length))
-    return errorResponse(400, 'permanent', 'BadRequest', 'a Content-Length body is required');
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  const length = chunked ? req.headers[sizeHeader] : req.headers['content-length'];
+  if (typeof length !== 'string' || !/^\d+$/.test(length))
+    return errorResponse(
+      400,
+      'permanent',
+      'BadRequest',
+      `a Content-Length body, or a chunked body with ${sizeHeader}, is required`,
+    );
   return Number(length);
+}
+
+/**
+ * When the request announces an x-ferry-sha256 trailer: the getter of its
+ * value, lowercased, for the store to ask once the body has ended (undefined
+ * when it is missing or malformed, which fails the write).
+ */
+export function trailingSha256(req: IncomingMessage, header: string): (() => string | undefined) | undefined {
+  const announced = req.headers.trailer;
+  if (
+    announced === undefined ||
+    !announced
+      .toLowerCase()
+      .split(/\s*,\s*/)
+      .includes(header)
+  )
+    return undefined;
+  return () => {
+    const value = req.trailers[header]?.toLowerCase();
+    return value !== undefined && isSha256Hex(value) ? value : undefined;
+  };
 }
 
 /** An optional SHA-256 header, lowercased; or the error to answer when it is malformed. */
@@ -121,7 +121,7 @@ export function isErrorResponse(value: unknown): value is ErrorResponse {
 /** A request body on its way into a store. */
 export interface IncomingBody {
   /** What to hand to the store. */
-  body: Transform;
+  body: PassThrough;
   /** Whether the client went away before sending it all (then nobody is left to answer). */
   aborted(): boolean;
   /** Detaches the request once the store is done with the body. */
@@ -129,13 +129,14 @@ export interface IncomingBody {
 }
 
 /**
- * The store gets a Rechunker rather than `req`: when the store gives up early
- * it destroys its body, which must not destroy the socket we still answer on.
- * An aborted request errors the Rechunker (never ends it), so a store commits
- * nothing from a body cut short.
+ * The store gets a PassThrough rather than `req`: when the store gives up
+ * early it destroys its body, which must not destroy the socket we still
+ * answer on. An aborted request errors the PassThrough (never ends it), so a
+ * store commits nothing from a body cut short. (The chunks stay as the socket
+ * delivered them: the S3 driver frames its uploads itself.)
  */
 export function receiveBody(req: IncomingMessage, key: string): IncomingBody {
-  const body = new Rechunker();
+  const body = new PassThrough();
   let aborted = false;
   const abort = () => {
     if (req.complete) return;

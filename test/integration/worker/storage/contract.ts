@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   ChecksumMismatchError,
+  MissingChecksumError,
   ObjectNotFoundError,
   SizeMismatchError,
   UploadNotFoundError,
@@ -290,6 +291,36 @@ export function describeObjectStoreContract(name: string, makeStore: MakeStore):
       await expect(put(key, data, wrong)).rejects.toBeInstanceOf(ChecksumMismatchError);
       expect(await readAll(await store.read(key))).toEqual(old);
     });
+
+    it.each([100_000, 3 * MiB])(
+      'checks an expected SHA-256 that comes after the body (%i bytes): right, wrong, missing, right again',
+      async (size) => {
+        // In this order on purpose: an S3 store that has seen its server check
+        // one trailer leaves the next ones to the server, which must refuse too.
+        const key = `${ns}trailing`;
+        const data = randomBytes(size);
+        const write = (expected: string | undefined) =>
+          store.write(key, body(data), { size, trailingSha256: () => expected });
+        expect(await write(sha256(data))).toMatchObject({ sha256: sha256(data), size });
+
+        await store.delete(key);
+        const wrong = sha256(Buffer.from('something else'));
+        const error = await write(wrong).catch((err: unknown) => err);
+        expect(error).toBeInstanceOf(ChecksumMismatchError);
+        expect(error).toMatchObject({ kind: 'retryable', expected: wrong });
+        expect(await store.stat(key)).toBeUndefined();
+
+        const missing = await write(undefined).catch((err: unknown) => err);
+        expect(missing).toBeInstanceOf(MissingChecksumError);
+        expect(missing).toMatchObject({ kind: 'permanent', code: 'MissingChecksum' });
+        expect(await store.stat(key)).toBeUndefined();
+
+        expect(await write(sha256(data))).toMatchObject({ sha256: sha256(data), size });
+        expect(sha256(await readAll(await store.read(key)))).toBe(sha256(data));
+        if (store.recordsChecksums)
+          expect((await store.stat(key))!.checksum).toEqual({ algorithm: 'SHA256', value: sha256(data) });
+      },
+    );
 
     it('leaves nothing visible when the body fails or has the wrong size', async () => {
       const sourceError = new Error('the source broke');

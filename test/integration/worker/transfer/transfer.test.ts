@@ -56,6 +56,7 @@ describe.each(setups)('a copy task, %s', (_name, setup) => {
       ['one byte', Buffer.from('x')],
       ['dir/300 KiB ü €.bin', randomBytes(300 * 1024)],
       ['big/8 MiB 100% +plus+.bin', randomBytes(8 * MiB)],
+      ['big/2 MiB, its SHA-256 a trailer.bin', randomBytes(2 * MiB)],
       ['日本語/スペース と %2F+%20.txt', Buffer.from('unicode ✓')],
     ];
     for (const [key, data] of objects)
@@ -119,6 +120,39 @@ describe.each(setups)('a copy task, %s', (_name, setup) => {
       sha256: sha256(data),
       size: data.length,
     });
+  });
+
+  it('checks a large body against the SHA-256 trailer its sender computed (409 when it differs, 400 when it is missing), writing nothing', async () => {
+    const data = randomBytes(3 * MiB);
+    const send = (trailer: string | undefined) =>
+      sendObject(destination.target, 'trailer/k', chunked(data), data.length, undefined, () => trailer);
+    // Right first: an S3 store that saw its server check a trailer leaves the next ones to it.
+    await expect(send(sha256(data))).resolves.toEqual({ sha256: sha256(data), size: data.length });
+    await pair.destination.delete('trailer/k');
+    const wrong = await rejection(send(sha256(Buffer.from('other'))));
+    expect(wrong).toMatchObject({ kind: 'retryable', code: 'ChecksumMismatch', status: 409 });
+    expect(await pair.destination.stat('trailer/k')).toBeUndefined();
+    const missing = await rejection(send(undefined));
+    expect(missing).toMatchObject({ kind: 'permanent', code: 'MissingChecksum', status: 400 });
+    expect(await pair.destination.stat('trailer/k')).toBeUndefined();
+  });
+
+  it('refuses a chunked body without x-ferry-size (400, permanent)', async () => {
+    const url = new URL(objectPath('chunked/k'), destination.target.baseUrl);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(url, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'transfer-encoding': 'chunked' },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end('some bytes');
+    });
+    expect(status).toBe(400);
+    expect(await pair.destination.stat('chunked/k')).toBeUndefined();
   });
 
   it('refuses an invalid key (400, permanent)', async () => {

@@ -10,7 +10,7 @@ import {
 import { SourceCheck } from '../../../../worker/transfer/copyTask.ts';
 import { asTransferError } from '../../../../worker/transfer/destinationClient.ts';
 import { tokenMatches } from '../../../../worker/transfer/destinationEndpoint.ts';
-import { Rechunker, storageErrorResponse } from '../../../../worker/transfer/receiving.ts';
+import { storageErrorResponse } from '../../../../worker/transfer/receiving.ts';
 import { TransferError } from '../../../../worker/transfer/protocol.ts';
 
 async function drain(stream: Readable): Promise<Buffer[]> {
@@ -88,15 +88,6 @@ describe('SourceCheck', () => {
       expect(check.sha256).toBeUndefined();
     },
   );
-});
-
-describe('Rechunker', () => {
-  it('regroups small chunks into 64 KiB ones, keeping the bytes', async () => {
-    const small = Array.from({ length: 100 }, (_, i) => Buffer.alloc(1500, i));
-    const out = await drain(Readable.from(small).pipe(new Rechunker()));
-    expect(Buffer.concat(out)).toEqual(Buffer.concat(small));
-    for (const chunk of out.slice(0, -1)) expect(chunk.length).toBeGreaterThanOrEqual(64 * 1024);
-  });
 });
 
 describe('asTransferError', () => {
