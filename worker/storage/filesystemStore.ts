@@ -58,6 +58,7 @@ import {
   type ObjectInfo,
   type ObjectStore,
   type PartInfo,
+  type PartWriteOptions,
   type StorageErrorKind,
   type WriteOptions,
   type WriteResult,
@@ -520,7 +521,7 @@ export class FilesystemStore implements ObjectStore {
     partNumber: number,
     body: Readable,
     size: number,
-    options: { sha256?: string } = {},
+    options: PartWriteOptions = {},
   ): Promise<PartInfo> {
     const context = this.context('writePart', key);
     let sha256: string | undefined;
@@ -534,7 +535,7 @@ export class FilesystemStore implements ObjectStore {
       throw err;
     }
     const dir = this.stagingDir(uploadId);
-    const verifier = new VerifyingStream(context, size, sha256);
+    const verifier = new VerifyingStream(context, size, sha256 ?? options.trailingSha256);
     const written = await this.writeTemp(dir, body, verifier, 'writePart', key);
     try {
       // A re-sent part replaces the old one (whose name carries its old digest).

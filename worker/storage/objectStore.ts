@@ -61,6 +61,9 @@ export interface WriteOptions {
   metadata?: Record<string, string>;
 }
 
+/** A part's expected SHA-256: up front, or once its body has ended (see WriteOptions). */
+export type PartWriteOptions = Pick<WriteOptions, 'sha256' | 'trailingSha256'>;
+
 export interface WriteResult {
   /** The SHA-256 (hex) of the bytes written, computed while streaming. */
   sha256: string;
@@ -150,8 +153,9 @@ export interface ObjectStore {
 
   /**
    * Stores one part (atomically: a part is either stored whole or not at all).
-   * Re-sending a part number replaces it. When `options.sha256` is given, a part
-   * whose bytes differ is rejected with ChecksumMismatchError.
+   * Re-sending a part number replaces it. When `options.sha256` (or
+   * `options.trailingSha256`, as in WriteOptions) is given, a part whose bytes
+   * differ is rejected with ChecksumMismatchError.
    */
   writePart(
     key: string,
@@ -159,7 +163,7 @@ export interface ObjectStore {
     partNumber: number,
     body: Readable,
     size: number,
-    options?: { sha256?: string },
+    options?: PartWriteOptions,
   ): Promise<PartInfo>;
 
   /** The parts stored so far, by ascending part number (so a resumed copy re-sends only the missing ones). */

@@ -64,11 +64,12 @@ import {
   type ObjectInfo,
   type ObjectStore,
   type PartInfo,
+  type PartWriteOptions,
   type StorageErrorKind,
   type WriteOptions,
   type WriteResult,
 } from './objectStore.ts';
-import { S3ObjectRequests } from './s3ObjectRequests.ts';
+import { S3ObjectRequests, type PutAnswer } from './s3ObjectRequests.ts';
 
 export interface S3StoreConfig {
   endpoint: string;
@@ -252,12 +253,12 @@ export class S3Store implements ObjectStore {
   /** Set once a request reached the bucket: afterwards a HEAD 404 means the object is absent. */
   private bucketVerified = false;
   /**
-   * Whether the server has answered a PUT with the very SHA-256 trailer it was
-   * sent (so it checks trailers, refusing a mismatch before committing, as S3
-   * does): then an expected SHA-256 that comes at the end of a body is left to
-   * it alone (see write).
+   * The operations ('write', 'writePart') for which the server has answered
+   * with the very SHA-256 trailer it was sent — so it checks trailers,
+   * refusing a mismatch before committing, as S3 does: then an expected
+   * SHA-256 that comes at the end of a body is left to it alone (sendChecked).
    */
-  private serverChecksTrailers = false;
+  private readonly serverChecksTrailers = new Set<string>();
 
   constructor(config: S3StoreConfig, options: S3StoreOptions = {}) {
     this.bucket = config.bucket;
@@ -589,45 +590,75 @@ export class S3Store implements ObjectStore {
     if (options.size <= bufferedWriteMaxBytes)
       return this.writeBuffered(Key, key, body, options, sha256 ?? trailing);
     const metadata = { ...options.metadata, ...(sha256 ? { [checksumMetadataKey]: sha256 } : {}) };
-    // An expected SHA-256 that comes at the end goes on as the upload's trailer.
-    // Once the server has shown that it checks trailers, it alone checks it:
-    // the bytes are not hashed here a second time.
-    const serverChecks = trailing !== undefined && this.serverChecksTrailers;
-    const { output, sha256: digest } = await this.sendVerified(
+    const { output, sha256: stored } = await this.sendChecked(
       'write',
       key,
       body,
       options.size,
+      sha256,
+      trailing,
+      (payload, abortSignal, checksum) =>
+        this.objects.put({ key: Key, size: options.size, body: payload, metadata, abortSignal, ...checksum }),
+      () => this.delete(key),
+    );
+    return { sha256: stored, size: options.size, ...(output.etag ? { etag: output.etag } : {}) };
+  }
+
+  /**
+   * Sends a streamed body through sendVerified with its SHA-256: one known up
+   * front (the server checks it before committing), or else one that comes at
+   * the body's end (`trailing`) or that we compute, which goes as the upload's
+   * trailer (checked all the same). Once the server has shown that it checks
+   * trailers, a trailing SHA-256 is left to it alone: the bytes are not hashed
+   * here a second time. `discard` removes what an unconfirmed upload stored.
+   * Returns the answer and the SHA-256 stored.
+   */
+  private async sendChecked(
+    operation: string,
+    key: string,
+    body: Readable,
+    size: number,
+    sha256: string | undefined,
+    trailing: (() => string | undefined) | undefined,
+    put: (
+      payload: Readable,
+      abortSignal: AbortSignal,
+      checksum: { sha256: string } | { trailingSha256: () => string | undefined },
+    ) => Promise<PutAnswer>,
+    discard: () => Promise<void>,
+  ): Promise<{ output: PutAnswer; sha256: string }> {
+    const serverChecks =
+      sha256 === undefined && trailing !== undefined && this.serverChecksTrailers.has(operation);
+    const { output, sha256: digest } = await this.sendVerified(
+      operation,
+      key,
+      body,
+      size,
       sha256 ?? trailing,
-      // Known: the server checks it before committing. Unknown: it goes as a trailer, checked all the same.
-      (body, abortSignal, digest) =>
-        this.objects.put({
-          key: Key,
-          size: options.size,
-          body,
-          metadata,
+      (payload, abortSignal, digest) =>
+        put(
+          payload,
           abortSignal,
-          ...(sha256 ? { sha256 } : { trailingSha256: serverChecks ? trailing : digest }),
-        }),
+          sha256 ? { sha256 } : { trailingSha256: serverChecks ? trailing! : digest },
+        ),
       !serverChecks,
     );
     this.bucketVerified = true;
     const expected = sha256 ?? trailing?.();
-    const stored = digest ?? expected!;
-    if (expected !== undefined && output.sha256 === expected) this.serverChecksTrailers = true;
+    if (expected !== undefined && output.sha256 === expected) this.serverChecksTrailers.add(operation);
     else if (serverChecks) {
       // The server did not answer with the SHA-256 it was to check: what it
       // stored is unverified. Never leave it behind; hash here from now on.
-      this.serverChecksTrailers = false;
-      await this.delete(key);
-      throw new ChecksumMismatchError(this.description, 'write', key, expected!);
+      this.serverChecksTrailers.delete(operation);
+      await discard();
+      throw new ChecksumMismatchError(this.description, operation, key, expected!);
     }
     if (sha256 !== undefined && digest !== sha256) {
       // Unreachable when the server checks x-amz-checksum-sha256; never leave wrong content behind.
-      await this.delete(key);
-      throw new ChecksumMismatchError(this.description, 'write', key, sha256, digest);
+      await discard();
+      throw new ChecksumMismatchError(this.description, operation, key, sha256, digest);
     }
-    return { sha256: stored, size: options.size, ...(output.etag ? { etag: output.etag } : {}) };
+    return { output, sha256: digest ?? expected! };
   }
 
   async delete(key: string): Promise<void> {
@@ -673,7 +704,7 @@ export class S3Store implements ObjectStore {
     partNumber: number,
     body: Readable,
     size: number,
-    options: { sha256?: string } = {},
+    options: PartWriteOptions = {},
   ): Promise<PartInfo> {
     let Key: string;
     let sha256: string | undefined;
@@ -686,24 +717,27 @@ export class S3Store implements ObjectStore {
       throw err;
     }
     try {
-      const { output, sha256: digest } = await this.sendVerified(
+      const { output, sha256: digest } = await this.sendChecked(
         'writePart',
         key,
         body,
         size,
         sha256,
-        (body, abortSignal, trailing) =>
+        options.trailingSha256,
+        (payload, abortSignal, checksum) =>
           this.objects.put({
             key: Key,
             size,
-            body,
+            body: payload,
             part: { uploadId, partNumber },
             abortSignal,
-            ...(sha256 ? { sha256 } : { trailingSha256: trailing }),
+            ...checksum,
           }),
+        // An unconfirmed part is replaced when its task sends it again.
+        async () => undefined,
       );
       if (!output.etag) throw new Error('the server returned no ETag');
-      return { partNumber, etag: output.etag, size, sha256: digest! };
+      return { partNumber, etag: output.etag, size, sha256: digest };
     } catch (err) {
       if (err instanceof StorageError && errorCode(err.cause) === 'NoSuchUpload')
         throw new UploadNotFoundError(this.description, 'writePart', key, uploadId, err.cause);

@@ -38,7 +38,7 @@ async function copyPart(
   const stream = await source.read(object.key, { start, end });
   const check = feed(stream, new SourceCheck(label, size)) as SourceCheck;
   const body = bandwidth ? feed(check, bandwidth.throttle()) : check;
-  const stored = await sendPart(target, address, body, size);
+  const stored = await sendPart(target, address, body, size, () => check.sha256);
   if (check.sha256 === undefined)
     throw new TransferError(
       'retryable',

@@ -148,14 +148,8 @@ export async function sendObject(
   sha256?: string,
   trailingSha256?: () => string | undefined,
 ): Promise<PutResult> {
-  const headers: Record<string, string | number> = {};
+  const { headers, trailers } = bodyFraming(size, trailingSha256);
   if (sha256 !== undefined) headers[sha256Header] = sha256;
-  let trailers: (() => Record<string, string>) | undefined;
-  if (trailingSha256 && size >= trailerMinBytes) {
-    Object.assign(headers, { 'transfer-encoding': 'chunked', [sizeHeader]: size, trailer: sha256Header });
-    // Asked for once the body has ended; a body that did not end well errors instead of ending.
-    trailers = () => ({ [sha256Header]: trailingSha256() ?? '' });
-  } else headers['content-length'] = size;
   const { status, text } = await request(target, 'PUT', objectPath(key), headers, body, trailers);
   return parseResponse<PutResult>(
     status,
@@ -163,6 +157,23 @@ export async function sendObject(
     201,
     (r) => typeof r.sha256 === 'string' && typeof r.size === 'number',
   );
+}
+
+/**
+ * How a body of `size` bytes goes: with its Content-Length; or, from
+ * trailerMinBytes on when `trailingSha256` is given, chunked with its size in
+ * x-ferry-size and that SHA-256 as the trailer (asked for once the body has
+ * ended — a body that did not end well errors instead of ending).
+ */
+function bodyFraming(
+  size: number,
+  trailingSha256: (() => string | undefined) | undefined,
+): { headers: Record<string, string | number>; trailers?: () => Record<string, string> } {
+  if (!trailingSha256 || size < trailerMinBytes) return { headers: { 'content-length': size } };
+  return {
+    headers: { 'transfer-encoding': 'chunked', [sizeHeader]: size, trailer: sha256Header },
+    trailers: () => ({ [sha256Header]: trailingSha256() ?? '' }),
+  };
 }
 
 /** The answer's JSON when `status` is the expected one and `valid` accepts it; else a TransferError. */
@@ -188,7 +199,8 @@ function partHeaders(part: PartAddress): Record<string, string | number> {
 
 /**
  * Sends one part of a large object (exactly `size` bytes of `body`); the
- * destination stores it in the object's multipart upload. Resolves with the
+ * destination stores it in the object's multipart upload, checked against
+ * `trailingSha256` when given (as in sendObject). Resolves with the
  * SHA-256 and size stored (`completed` when the object was complete already).
  */
 export async function sendPart(
@@ -196,9 +208,11 @@ export async function sendPart(
   part: PartAddress,
   body: Readable,
   size: number,
+  trailingSha256?: () => string | undefined,
 ): Promise<PartPutResult> {
-  const headers = { 'content-length': size, ...partHeaders(part) };
-  const { status, text } = await request(target, 'PUT', partPath(part), headers, body);
+  const { headers, trailers } = bodyFraming(size, trailingSha256);
+  Object.assign(headers, partHeaders(part));
+  const { status, text } = await request(target, 'PUT', partPath(part), headers, body, trailers);
   return parseResponse<PartPutResult>(
     status,
     text,

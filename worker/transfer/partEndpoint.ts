@@ -33,6 +33,7 @@ import {
   receiveBody,
   send,
   storageErrorResponse,
+  trailingSha256,
   type ErrorResponse,
 } from './receiving.ts';
 import type { UploadRecord, UploadRegistry } from './uploadRegistry.ts';
@@ -137,6 +138,7 @@ export function createPartRoutes(
     if (isErrorResponse(partSha)) return fail(res, partSha);
     const objectSha = declaredSha256(req, objectSha256Header);
     if (isErrorResponse(objectSha)) return fail(res, objectSha);
+    const trailing = trailingSha256(req, sha256Header);
     const incoming = receiveBody(req, key);
     try {
       const record = await uploads.findOrStart(
@@ -173,6 +175,7 @@ export function createPartRoutes(
       } else {
         const part = await store.writePart(key, record.uploadId, q.partNumber, incoming.body, size, {
           ...(partSha.sha256 ? { sha256: partSha.sha256 } : {}),
+          ...(trailing ? { trailingSha256: trailing } : {}),
         });
         result = { sha256: part.sha256!, size: part.size, completed: false };
         metrics?.bytes.inc({ direction: 'received' }, part.size);

@@ -322,6 +322,29 @@ export function describeObjectStoreContract(name: string, makeStore: MakeStore):
       },
     );
 
+    it("checks a part's SHA-256 that comes after its body: right, wrong, missing; the right one stays", async () => {
+      const key = `${ns}multi/trailing.bin`;
+      const data = randomBytes(1 * MiB + 17);
+      const uploadId = await store.createMultipart(key);
+      const part = (expected: string | undefined) =>
+        store.writePart(key, uploadId, 1, body(data), data.length, { trailingSha256: () => expected });
+      expect(await part(sha256(data))).toMatchObject({
+        partNumber: 1,
+        size: data.length,
+        sha256: sha256(data),
+      });
+      const wrong = sha256(Buffer.from('something else'));
+      const error = await part(wrong).catch((err: unknown) => err);
+      expect(error).toBeInstanceOf(ChecksumMismatchError);
+      expect(error).toMatchObject({ kind: 'retryable', expected: wrong });
+      await expect(part(undefined)).rejects.toBeInstanceOf(MissingChecksumError);
+
+      const stored = await store.listParts(key, uploadId);
+      expect(stored.map((p) => [p.partNumber, p.size, p.sha256])).toEqual([[1, data.length, sha256(data)]]);
+      await store.completeMultipart(key, uploadId, stored);
+      expect(sha256(await readAll(await store.read(key)))).toBe(sha256(data));
+    });
+
     it('leaves nothing visible when the body fails or has the wrong size', async () => {
       const sourceError = new Error('the source broke');
       await expect(
