@@ -98,7 +98,8 @@ bench-tools: tools ## Build the benchmarks' peer tool (rclone, pinned) into .too
 	@bash tools/install.sh bench
 
 .PHONY: bench
-bench: deps bench-tools ## Run the benchmarks: planning, resume, and transfer/economy/resume side by side with rclone.
+bench: deps bench-tools ## Run the benchmarks: planning, resume, transfer/economy/resume side by side with rclone, and the Node relay floor.
 	node bench/planning.ts 1000000
 	node bench/resume.ts 1000000
 	node bench/transfer.ts
+	node bench/relayFloor.ts
