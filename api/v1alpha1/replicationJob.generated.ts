@@ -370,15 +370,19 @@ export interface RetryPolicy {
 /** How copied objects are verified. */
 export interface Verification {
   /**
-   * Checksum computed while reading and checked after writing each object; None skips verification.
+   * Checksum computed while reading and checked before each object is committed. SHA256 is the only one
+   * built so far; other algorithms are refused rather than silently replaced.
    *
    * Default: `"SHA256"`.
    */
   checksum?: ChecksumAlgorithm;
 }
 
-/** Checksum computed while reading and checked after writing each object; None skips verification. */
-export const checksumAlgorithms = ['SHA256', 'CRC32C', 'None'] as const;
+/**
+ * Checksum computed while reading and checked before each object is committed. SHA256 is the only one
+ * built so far; other algorithms are refused rather than silently replaced.
+ */
+export const checksumAlgorithms = ['SHA256'] as const;
 export type ChecksumAlgorithm = (typeof checksumAlgorithms)[number];
 
 /** Observed state of the job, written by the operator. */

@@ -203,6 +203,17 @@ describe('the ReplicationJob API served by kube-apiserver', () => {
         says: ['spec.verify.checksum: Unsupported value: "MD5"'],
       },
       {
+        // Refused, not silently verified with SHA-256 instead: neither is built yet.
+        what: 'a checksum other than SHA256 (CRC32C)',
+        spec: { ...minimalSpec(), verify: { checksum: 'CRC32C' } },
+        says: ['spec.verify.checksum: Unsupported value: "CRC32C"', 'supported values: "SHA256"'],
+      },
+      {
+        what: 'skipping verification (None)',
+        spec: { ...minimalSpec(), verify: { checksum: 'None' } },
+        says: ['spec.verify.checksum: Unsupported value: "None"'],
+      },
+      {
         what: 'a bandwidthLimit that is not a quantity',
         spec: { ...minimalSpec(), bandwidthLimit: 'fast' },
         says: ['spec.bandwidthLimit', 'should match'],
