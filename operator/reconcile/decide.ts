@@ -86,6 +86,19 @@ function describePodEnd(pod: k8s.V1Pod): string {
   return `pod ${pod.metadata?.name} ${pod.status?.phase === 'Succeeded' ? 'exited' : 'failed'} with ${how}${terminated.reason ? ` (${terminated.reason})` : ''}`;
 }
 
+/**
+ * Why a live pod is not ready, when its container says so: a waiting reason
+ * such as ImagePullBackOff or CreateContainerConfigError, with its message.
+ * Undefined while it is merely starting.
+ */
+function podWaiting(pod: k8s.V1Pod): string | undefined {
+  const waiting = pod.status?.containerStatuses?.find((c) => c.state?.waiting?.reason)?.state?.waiting;
+  if (!waiting?.reason || waiting.reason === 'ContainerCreating' || waiting.reason === 'PodInitializing')
+    return undefined;
+  const message = waiting.message ? `: ${waiting.message.slice(0, 200)}` : '';
+  return `pod ${pod.metadata?.name} is waiting (${waiting.reason}${message})`;
+}
+
 /** The phase shown to people: derived from the conditions, never stored as a fact. */
 export function derivePhase(conditions: readonly Condition[]): Phase {
   if (isConditionTrue(conditions, ConditionType.Failed)) return 'Failed';
@@ -117,6 +130,8 @@ interface SlotPlan {
   events: JobEvent[];
   requeueAfterMs?: number;
   ready: boolean;
+  /** Why the slot's pod cannot run, when its container says (podWaiting). */
+  waiting?: string;
 }
 
 /** Keeps one live pod in a worker slot, replacing a failed one after back-off. */
@@ -137,6 +152,7 @@ function planSlot(
     // Keep the newest; a duplicate can only come from a replaced pod that lingered.
     live.sort((a, b) => podRestarts(b) - podRestarts(a));
     plan.ready = podReady(live[0]!);
+    if (!plan.ready) plan.waiting = podWaiting(live[0]!);
     for (const extra of [...live.slice(1), ...ended])
       plan.actions.push({ kind: 'DeletePod', name: extra.metadata!.name! });
     return plan;
@@ -336,6 +352,7 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
       actions.push({ kind: 'UpdateWorkerSecretNats' });
     status.startTime ??= rfc3339(now);
     let allReady = true;
+    const waiting: string[] = [];
     for (const role of workerRoles) {
       const replicas = desiredReplicas(job, role);
       const rolePods = pods.filter((p) => p.metadata?.labels?.[labels.role] === role);
@@ -353,6 +370,7 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
         requeueAfterMs = minDefined(requeueAfterMs, plan.requeueAfterMs);
         if (plan.ready) readyCounts[role]++;
         else allReady = false;
+        if (plan.waiting) waiting.push(plan.waiting);
       }
       // Scale down: pods in slots beyond the desired replica count.
       for (const pod of rolePods) {
@@ -376,7 +394,12 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
             type: ConditionType.Ready,
             status: 'False',
             reason: wasReady ? Reason.WorkersNotReady : Reason.WorkersStarting,
-            message: `ready workers: source ${readyCounts.source}/${desiredReplicas(job, 'source')}, destination ${readyCounts.destination}/${desiredReplicas(job, 'destination')}`,
+            message:
+              `ready workers: source ${readyCounts.source}/${desiredReplicas(job, 'source')}, destination ${readyCounts.destination}/${desiredReplicas(job, 'destination')}` +
+              // Why, when a pod says: a job whose pods cannot start shows it here rather than only in kubectl describe pod.
+              (waiting.length
+                ? `; ${waiting.slice(0, 2).join('; ')}${waiting.length > 2 ? ` (and ${waiting.length - 2} more)` : ''}`
+                : ''),
           },
     );
     set({

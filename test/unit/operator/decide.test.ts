@@ -84,6 +84,37 @@ describe('decide: worker pods', () => {
     expect(d.events.map((e) => e.reason)).toEqual(['Started']);
   });
 
+  it('names why a pod cannot start in the Ready condition (an image that cannot be pulled), not only that it is not ready', () => {
+    const pullFails = (pod: ReturnType<typeof workerPod>) => {
+      pod.status = {
+        phase: 'Pending',
+        containerStatuses: [
+          {
+            name: 'worker',
+            image: 'ferry:nope',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: {
+              waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "ferry:nope"' },
+            },
+          },
+        ],
+      };
+    };
+    const pods = [
+      workerPod(j, 'source', 0, 0, pullFails),
+      workerPod(j, 'source', 1, 0, ready),
+      workerPod(j, 'destination', 0, 0),
+    ];
+    const d = decide(observe(j, pods), settings);
+    const readiness = condition(d.status, 'Ready');
+    expect(readiness).toMatchObject({ status: 'False' });
+    expect(readiness?.message).toBe(
+      'ready workers: source 1/2, destination 0/1; pod copy-source-0-0 is waiting (ImagePullBackOff: Back-off pulling image "ferry:nope")',
+    );
+  });
+
   it('waits out the back-off before replacing a failed pod', () => {
     const pods = [
       workerPod(j, 'source', 0, 0, failed(137, '2026-11-24T11:59:59Z')),
