@@ -71,7 +71,7 @@ export class VerifyingStream extends Transform {
       callback(new SizeMismatchError(store, operation, key, this.expectedSize, this.bytes));
       return;
     }
-    const expected = typeof this.expected === 'function' ? this.expected() : this.expected;
+    const expected = expectedValue(this.expected);
     if (this.expected !== undefined && expected === undefined) {
       callback(new MissingChecksumError(store, operation, key));
       return;

@@ -254,9 +254,10 @@ export class S3Store implements ObjectStore {
   private bucketVerified = false;
   /**
    * The operations ('write', 'writePart') for which the server has answered
-   * with the very SHA-256 trailer it was sent — so it checks trailers,
-   * refusing a mismatch before committing, as S3 does: then an expected
-   * SHA-256 that comes at the end of a body is left to it alone (sendChecked).
+   * with the very SHA-256 it was sent (as a header or a trailer) — so it
+   * checks them, refusing a mismatch before committing, as S3 does: then an
+   * expected SHA-256 that comes at the end of a body is left to it alone
+   * (sendChecked).
    */
   private readonly serverChecksTrailers = new Set<string>();
 
@@ -644,7 +645,7 @@ export class S3Store implements ObjectStore {
       !serverChecks,
     );
     this.bucketVerified = true;
-    const expected = sha256 ?? trailing?.();
+    const expected = expectedValue(sha256 ?? trailing);
     if (expected !== undefined && output.sha256 === expected) this.serverChecksTrailers.add(operation);
     else if (serverChecks) {
       // The server did not answer with the SHA-256 it was to check: what it
