@@ -9,6 +9,7 @@ import { ReplicationJobController } from './controller.ts';
 import { JobEngine } from './engine/jobEngine.ts';
 import { ExternalJobState } from './external/jobState.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
+import { PooledKubeConfig } from './kube/pooledKubeConfig.ts';
 import { createLogger } from '../common/logging.ts';
 import { natsConnectionOptions } from '../common/natsAuth.ts';
 import { workerNatsSecretData } from './reconcile/workerNatsAccess.ts';
@@ -37,7 +38,8 @@ function etcdOptions(config: OperatorConfig): IOptions {
 
 async function main(): Promise<void> {
   const config = loadOperatorConfig();
-  const kc = new k8s.KubeConfig();
+  // Shares connections to the kube-apiserver across requests (ADR 0013).
+  const kc = new PooledKubeConfig();
   kc.loadFromDefault();
   const metrics = new OperatorMetrics();
   const etcd = new Etcd3(etcdOptions(config));
