@@ -7,6 +7,8 @@
 // destination worker, status back on JetStream. Both roles serve the listing
 // route (worker/listing/) and announce it, so the operator can plan from a
 // store only this side's pods reach (a filesystem store on their volume).
+// First: the heap settings apply before the rest of the worker allocates.
+import './heapTuning.ts';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
