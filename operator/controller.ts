@@ -16,6 +16,7 @@ import { applyAction } from './reconcile/apply.ts';
 import { natsEntriesOf } from './reconcile/workerNatsAccess.ts';
 import { Reason } from './reconcile/conditions.ts';
 import { decide, type DecideSettings, type Observed } from './reconcile/decide.ts';
+import { statusMergePatch } from './reconcile/statusPatch.ts';
 
 /** Starts the task engine of a running job; `onProgress` is called on every change. */
 export type EngineStarter = (job: ReplicationJob, onProgress: () => void) => JobEngine;
@@ -159,7 +160,14 @@ export class ReplicationJobController {
       const requeueForEngine = await this.superviseEngine(job, decision.status?.phase, key);
       if (decision.status && !isDeepStrictEqual(decision.status, job.status ?? {})) {
         await this.objects.patchNamespacedCustomObjectStatus(
-          { group, version, namespace, plural, name, body: { status: decision.status } },
+          {
+            group,
+            version,
+            namespace,
+            plural,
+            name,
+            body: { status: statusMergePatch(job.status ?? {}, decision.status) },
+          },
           mergePatch,
         );
       }

@@ -274,6 +274,8 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
     status.lastRetryRequest = retryRequest;
     if (isConditionTrue(conditions, ConditionType.Failed)) {
       const failedMessage = conditions.find((c) => c.type === ConditionType.Failed)!.message;
+      // The job runs again: it has no completion time until it finishes anew.
+      delete status.completionTime;
       set({
         type: ConditionType.Failed,
         status: 'False',

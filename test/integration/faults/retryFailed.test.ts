@@ -103,14 +103,21 @@ describe('a permanently failing task, then a retry', () => {
     await bed.s3.send(new DeleteObjectCommand({ Bucket: destination, Key: 'reports' }));
     await setRetryRequest('refused', 'after-removing-reports');
     let done: ReplicationJob | undefined;
+    // What a user watching the job sees while the retry runs: no completion time of the failed run.
+    const whileRetrying: (string | undefined)[] = [];
     await waitFor(
       'the retried job to be Complete',
       async () => {
         done = await bed.readJob('refused');
+        if (done.status?.lastRetryRequest === 'after-removing-reports' && !finished(done))
+          whileRetrying.push(done.status.completionTime);
         return finished(done);
       },
       120_000,
     );
+    expect(whileRetrying.length).toBeGreaterThan(0);
+    expect(whileRetrying.filter((t) => t !== undefined)).toEqual([]);
+    expect(done!.status!.completionTime).toBeDefined();
     expect(done!.status).toMatchObject({
       phase: 'Succeeded',
       lastRetryRequest: 'after-removing-reports',

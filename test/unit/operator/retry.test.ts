@@ -3,6 +3,7 @@
 import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import type { TaskRecord } from '../../../operator/ledger/taskLedger.ts';
 import { decide } from '../../../operator/reconcile/decide.ts';
+import { statusMergePatch } from '../../../operator/reconcile/statusPatch.ts';
 import {
   attemptsUsed,
   dispose,
@@ -106,7 +107,12 @@ describe('decide: spec.retryRequest', () => {
         },
       ),
     );
-    j.status = { ...j.status, phase: 'Failed', ...(last ? { lastRetryRequest: last } : {}) };
+    j.status = {
+      ...j.status,
+      phase: 'Failed',
+      completionTime: failedAt,
+      ...(last ? { lastRetryRequest: last } : {}),
+    };
     if (request) j.spec.retryRequest = request;
     return j;
   };
@@ -126,9 +132,20 @@ describe('decide: spec.retryRequest', () => {
     );
   });
 
+  it("drops the failed run's completion time while the job runs again, removing it from the recorded status", () => {
+    const j = failedJob('r1');
+    const d = decide(observe(j), settings);
+    expect(d.status?.completionTime).toBeUndefined();
+    // The status is written as a JSON merge patch: the dropped field must be named to go.
+    const patch = statusMergePatch(j.status!, d.status!);
+    expect(patch.completionTime).toBeNull();
+    expect(patch).toMatchObject({ phase: 'Pending', lastRetryRequest: 'r1' });
+  });
+
   it('does nothing for a value already acted on: the job stays Failed', () => {
     const d = decide(observe(failedJob('r1', 'r1')), settings);
     expect(d.status?.phase).toBe('Failed');
+    expect(d.status?.completionTime).toBe(failedAt);
     expect(d.actions).toEqual([]);
     expect(d.events).toEqual([]);
   });
