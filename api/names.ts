@@ -17,6 +17,12 @@ export const labels = {
 export const annotations = {
   /** How many times this worker slot's pod has been replaced after failing. */
   slotRestarts: 'ferry.dev/slot-restarts',
+  /**
+   * A digest of what a worker pod was made from: its spec and the NATS access in
+   * the job's worker Secret. A live pod whose digest differs from the one the
+   * operator would make now is replaced (operator/reconcile/podTemplate.ts).
+   */
+  podTemplate: 'ferry.dev/pod-template',
 } as const;
 
 export const workerRoles = ['source', 'destination'] as const;

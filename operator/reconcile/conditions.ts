@@ -24,6 +24,7 @@ export const Reason = {
   WorkersNotReady: 'WorkersNotReady',
   WorkerPodFailed: 'WorkerPodFailed',
   WorkerPodRecreated: 'WorkerPodRecreated',
+  WorkerPodOutdated: 'WorkerPodOutdated',
   Replicating: 'Replicating',
   Suspended: 'Suspended',
   Resumed: 'Resumed',

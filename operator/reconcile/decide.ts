@@ -7,6 +7,7 @@ import type { Condition, ReplicationJob, ReplicationJobStatus } from '../../api/
 import { annotations, finalizer, labels, workerRoles, type WorkerRole } from '../../api/names.ts';
 import type { EngineProgress } from '../engine/jobEngine.ts';
 import { ConditionType, isConditionTrue, Reason, setCondition, type ConditionUpdate } from './conditions.ts';
+import { podOutdated } from './podTemplate.ts';
 import { sameNatsEntries } from './workerNatsAccess.ts';
 import { desiredReplicas, desiredWorkerPod, slotName, type WorkerPodSettings } from './workerPods.ts';
 
@@ -151,10 +152,24 @@ function planSlot(
   if (live.length > 0) {
     // Keep the newest; a duplicate can only come from a replaced pod that lingered.
     live.sort((a, b) => podRestarts(b) - podRestarts(a));
-    plan.ready = podReady(live[0]!);
-    if (!plan.ready) plan.waiting = podWaiting(live[0]!);
+    const current = live[0]!;
     for (const extra of [...live.slice(1), ...ended])
       plan.actions.push({ kind: 'DeletePod', name: extra.metadata!.name! });
+    const desired = desiredWorkerPod(job, role, index, highestRestarts + 1, settings);
+    if (podOutdated(current, desired)) {
+      // Made from an older spec or NATS access (podTemplate.ts): it goes, gracefully (a
+      // source worker hands its tasks back), and the next reconcile, which no longer counts
+      // the terminating pod as live, makes its replacement.
+      plan.actions.push({ kind: 'DeletePod', name: current.metadata!.name! });
+      plan.events.push({
+        type: 'Normal',
+        reason: Reason.WorkerPodOutdated,
+        message: `${current.metadata!.name} was made from an older spec.workers or NATS access; replacing it`,
+      });
+      return plan;
+    }
+    plan.ready = podReady(current);
+    if (!plan.ready) plan.waiting = podWaiting(current);
     return plan;
   }
   if (ended.length === 0) {

@@ -13,6 +13,7 @@ import {
   workerTokenSecretName,
   type WorkerRole,
 } from '../../api/names.ts';
+import { podTemplateDigest } from './podTemplate.ts';
 import { workerNatsPodAccess } from './workerNatsAccess.ts';
 
 export interface WorkerPodSettings {
@@ -155,13 +156,7 @@ export function desiredWorkerPod(
 ): k8s.V1Pod {
   const pool = workerPool(job, role);
   const store = storeFor(job, role);
-  const { volumes, mounts } = storeVolumes(store, role);
-  const nats = workerNatsPodAccess(workerTokenSecretName(job.metadata!.name!), settings.natsSecretData);
-  const probe = (path: string, failureThreshold: number): k8s.V1Probe => ({
-    httpGet: { path, port: 'http' },
-    periodSeconds: 5,
-    failureThreshold,
-  });
+  const spec = workerPodSpec(job, role, pool, store, settings);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -174,71 +169,92 @@ export function desiredWorkerPod(
         [labels.role]: role,
         [labels.slot]: slotName(role, index),
       },
-      annotations: { [annotations.slotRestarts]: String(restarts) },
+      annotations: {
+        [annotations.slotRestarts]: String(restarts),
+        [annotations.podTemplate]: podTemplateDigest(spec, settings.natsSecretData),
+      },
       ownerReferences: [ownerReference(job)],
     },
-    spec: {
-      // The operator replaces failed pods itself, with back-off, so the job's
-      // status can say what failed; the kubelet must not restart them silently.
-      restartPolicy: 'Never',
-      serviceAccountName: pool.serviceAccountName,
-      automountServiceAccountToken: false,
-      nodeSelector: pool.nodeSelector,
-      tolerations: pool.tolerations as k8s.V1Toleration[] | undefined,
-      affinity: pool.affinity as k8s.V1Affinity | undefined,
-      terminationGracePeriodSeconds: 30,
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: 65532,
-        runAsGroup: 65532,
-        fsGroup: 65532,
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
-      volumes: [...volumes, ...nats.volumes],
-      containers: [
-        {
-          name: 'worker',
-          image: job.spec.workers?.image ?? settings.defaultImage,
-          imagePullPolicy: job.spec.workers?.imagePullPolicy,
-          command: ['node', 'worker/main.js'],
-          ports: [{ name: 'http', containerPort: workerPort, protocol: 'TCP' }],
-          env: [
-            { name: workerEnv.role, value: role },
-            { name: workerEnv.jobNamespace, value: job.metadata!.namespace! },
-            { name: workerEnv.jobName, value: job.metadata!.name! },
-            { name: workerEnv.jobUid, value: job.metadata!.uid! },
-            { name: workerEnv.podName, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-            { name: workerEnv.podIp, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-            { name: workerEnv.port, value: String(workerPort) },
-            { name: workerEnv.natsUrl, value: settings.natsUrl },
-            ...nats.env,
-            { name: workerEnv.logLevel, value: settings.workerLogLevel ?? 'info' },
-            { name: workerEnv.concurrency, value: String(pool.concurrency ?? 8) },
-            ...(settings.taskAckWaitMs
-              ? [{ name: workerEnv.taskAckWaitMs, value: String(settings.taskAckWaitMs) }]
-              : []),
-            ...bandwidthEnv(job, role),
-            { name: workerEnv.store, value: JSON.stringify(storeConfig(store)) },
-            {
-              name: workerEnv.token,
-              valueFrom: {
-                secretKeyRef: { name: workerTokenSecretName(job.metadata!.name!), key: workerTokenKey },
-              },
-            },
-            ...storeEnv(store),
-          ],
-          resources: pool.resources as k8s.V1ResourceRequirements | undefined,
-          readinessProbe: probe('/readyz', 3),
-          livenessProbe: probe('/healthz', 6),
-          volumeMounts: [...mounts, ...nats.mounts],
-          securityContext: {
-            allowPrivilegeEscalation: false,
-            readOnlyRootFilesystem: true,
-            runAsNonRoot: true,
-            capabilities: { drop: ['ALL'] },
-          },
-        },
-      ],
+    spec,
+  };
+}
+
+/** Everything of a worker pod but its name and bookkeeping: the same for every slot of a role. */
+function workerPodSpec(
+  job: ReplicationJob,
+  role: WorkerRole,
+  pool: WorkerPool,
+  store: Store,
+  settings: WorkerPodSettings,
+): k8s.V1PodSpec {
+  const { volumes, mounts } = storeVolumes(store, role);
+  const nats = workerNatsPodAccess(workerTokenSecretName(job.metadata!.name!), settings.natsSecretData);
+  const probe = (path: string, failureThreshold: number): k8s.V1Probe => ({
+    httpGet: { path, port: 'http' },
+    periodSeconds: 5,
+    failureThreshold,
+  });
+  return {
+    // The operator replaces failed pods itself, with back-off, so the job's
+    // status can say what failed; the kubelet must not restart them silently.
+    restartPolicy: 'Never',
+    serviceAccountName: pool.serviceAccountName,
+    automountServiceAccountToken: false,
+    nodeSelector: pool.nodeSelector,
+    tolerations: pool.tolerations as k8s.V1Toleration[] | undefined,
+    affinity: pool.affinity as k8s.V1Affinity | undefined,
+    terminationGracePeriodSeconds: 30,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      fsGroup: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
     },
+    volumes: [...volumes, ...nats.volumes],
+    containers: [
+      {
+        name: 'worker',
+        image: job.spec.workers?.image ?? settings.defaultImage,
+        imagePullPolicy: job.spec.workers?.imagePullPolicy,
+        command: ['node', 'worker/main.js'],
+        ports: [{ name: 'http', containerPort: workerPort, protocol: 'TCP' }],
+        env: [
+          { name: workerEnv.role, value: role },
+          { name: workerEnv.jobNamespace, value: job.metadata!.namespace! },
+          { name: workerEnv.jobName, value: job.metadata!.name! },
+          { name: workerEnv.jobUid, value: job.metadata!.uid! },
+          { name: workerEnv.podName, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+          { name: workerEnv.podIp, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+          { name: workerEnv.port, value: String(workerPort) },
+          { name: workerEnv.natsUrl, value: settings.natsUrl },
+          ...nats.env,
+          { name: workerEnv.logLevel, value: settings.workerLogLevel ?? 'info' },
+          { name: workerEnv.concurrency, value: String(pool.concurrency ?? 8) },
+          ...(settings.taskAckWaitMs
+            ? [{ name: workerEnv.taskAckWaitMs, value: String(settings.taskAckWaitMs) }]
+            : []),
+          ...bandwidthEnv(job, role),
+          { name: workerEnv.store, value: JSON.stringify(storeConfig(store)) },
+          {
+            name: workerEnv.token,
+            valueFrom: {
+              secretKeyRef: { name: workerTokenSecretName(job.metadata!.name!), key: workerTokenKey },
+            },
+          },
+          ...storeEnv(store),
+        ],
+        resources: pool.resources as k8s.V1ResourceRequirements | undefined,
+        readinessProbe: probe('/readyz', 3),
+        livenessProbe: probe('/healthz', 6),
+        volumeMounts: [...mounts, ...nats.mounts],
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          runAsNonRoot: true,
+          capabilities: { drop: ['ALL'] },
+        },
+      },
+    ],
   };
 }

@@ -10,7 +10,14 @@ import { AckPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import { ensureJobConsumers, ensureStreams } from '../../../operator/dispatch/streams.ts';
 import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { group, plural, version } from '../../../api/v1alpha1/index.ts';
-import { consumerPrefix, labels, ledgerPrefix, streams, workerTokenSecretName } from '../../../api/names.ts';
+import {
+  consumerPrefix,
+  labels,
+  ledgerPrefix,
+  streams,
+  workerEnv,
+  workerTokenSecretName,
+} from '../../../api/names.ts';
 import { PodRunner } from '../../podrunner/podRunner.ts';
 import { bedEndpoints } from '../../support/bed.ts';
 import { installCrds, kubeConfigFor, readReplicationJob } from '../../support/kube.ts';
@@ -175,6 +182,54 @@ describe('the operator schedules worker pods for a ReplicationJob', () => {
     });
     expect(events.items.find((e) => e.reason === 'WorkerPodRecreated')?.message).toContain(
       victim.metadata!.name,
+    );
+  });
+
+  it('rolls the source pods onto a changed spec.workers.source (a new concurrency), leaving the destination pod alone', async () => {
+    const before = await waitForRunningJob('two-sources');
+    const uid = before.metadata!.uid!;
+    const podsBefore = await jobPods(uid);
+    const named = (role: string) =>
+      podsBefore.filter((p) => p.metadata!.labels![labels.role] === role).map((p) => p.metadata!.name!);
+    const concurrencyOf = (pod: k8s.V1Pod) =>
+      pod.spec!.containers[0]!.env!.find((e) => e.name === workerEnv.concurrency)?.value;
+    expect(podsBefore.map(concurrencyOf)).not.toContain('3');
+    await objects.patchNamespacedCustomObject(
+      {
+        group,
+        version,
+        namespace,
+        plural,
+        name: 'two-sources',
+        body: { spec: { workers: { source: { replicas: 2, concurrency: 3 } } } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await waitFor(
+      'both source pods replaced by ready pods with the new concurrency',
+      async () => {
+        const live = (await jobPods(uid)).filter(
+          (p) => !p.metadata!.deletionTimestamp && p.metadata!.labels![labels.role] === 'source',
+        );
+        return (
+          live.length === 2 &&
+          live.every(
+            (p) => isReady(p) && concurrencyOf(p) === '3' && !named('source').includes(p.metadata!.name!),
+          )
+        );
+      },
+      60_000,
+    );
+    const destination = (await jobPods(uid)).filter(
+      (p) => p.metadata!.labels![labels.role] === 'destination',
+    );
+    expect(destination.map((p) => p.metadata!.name)).toEqual(named('destination'));
+    await waitForRunningJob('two-sources');
+    const events = await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.uid=${uid}` });
+    expect(events.items.filter((e) => e.reason === 'WorkerPodOutdated').map((e) => e.message)).toEqual(
+      expect.arrayContaining(
+        named('source').map((name) => expect.stringContaining(name) as unknown as string),
+      ),
     );
   });
 

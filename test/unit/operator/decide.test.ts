@@ -1,6 +1,7 @@
 import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
-import { finalizer } from '../../../api/names.ts';
+import { annotations, finalizer } from '../../../api/names.ts';
 import { decide, type Action, type Observed } from '../../../operator/reconcile/decide.ts';
+import { desiredWorkerPod, type WorkerPodSettings } from '../../../operator/reconcile/workerPods.ts';
 import {
   beingDeleted,
   failed,
@@ -29,6 +30,24 @@ function summary(actions: Action[]): string[] {
         ? `DeletePod ${a.name}`
         : a.kind,
   );
+}
+
+/** A ready pod as the operator makes it with `podSettings`. */
+function workerPodWith(
+  j: ReplicationJob,
+  role: 'source' | 'destination',
+  index: number,
+  restarts: number,
+  podSettings: WorkerPodSettings,
+) {
+  const pod = desiredWorkerPod(j, role, index, restarts, podSettings);
+  ready(pod);
+  return pod;
+}
+
+/** The pod once its deletion has begun. */
+function terminating<P extends { metadata?: { deletionTimestamp?: Date } }>(pod: P): P {
+  return { ...pod, metadata: { ...pod.metadata, deletionTimestamp: now } };
 }
 
 function condition(status: ReturnType<typeof decide>['status'], type: string) {
@@ -175,6 +194,31 @@ describe('decide: worker pods', () => {
     const again = decide(observe({ ...j, status: first.status }, pods), { ...settings });
     expect(again.status).toEqual(first.status);
     expect(again.events).toEqual([]);
+  });
+});
+
+describe('decide: a changed spec.workers', () => {
+  it('replaces the pods of the role whose pod spec changed (a new concurrency), and only those', () => {
+    const j = job('copy', withFinalizer);
+    const pods = [workerPod(j, 'source', 0, 0, ready), workerPod(j, 'destination', 0, 0, ready)];
+    const changed = structuredClone(j);
+    changed.spec.workers = {
+      ...changed.spec.workers,
+      source: { ...changed.spec.workers?.source, concurrency: 3 },
+    };
+    const d = decide(observe(changed, pods), settings);
+    expect(summary(d.actions)).toEqual(['DeletePod copy-source-0-0']);
+    expect(d.events).toContainEqual(expect.objectContaining({ reason: 'WorkerPodOutdated' }));
+    // Unchanged, the same pods stay.
+    expect(decide(observe(j, pods), settings).actions).toEqual([]);
+  });
+
+  it('replaces pods made before pods carried a template digest (an operator upgrade)', () => {
+    const j = job('copy', withFinalizer);
+    const old = workerPod(j, 'source', 0, 0, ready);
+    delete old.metadata!.annotations![annotations.podTemplate];
+    const d = decide(observe(j, [old, workerPod(j, 'destination', 0, 0, ready)]), settings);
+    expect(summary(d.actions)).toEqual(['DeletePod copy-source-0-0']);
   });
 });
 
@@ -356,6 +400,31 @@ describe("decide: the worker Secret's NATS access", () => {
       'UpdateWorkerSecretNats',
     );
     expect(summary(decide(withHeld({}), settings).actions)).not.toContain('UpdateWorkerSecretNats');
+  });
+
+  it('replaces running pods made with the NATS access before a rotation, once the Secret is in step', () => {
+    const j = job('copy', withFinalizer);
+    const before = { ...settings, natsSecretData: { 'nats-user': 'ferry', 'nats-password': 'old' } };
+    const after = { ...settings, natsSecretData: { 'nats-user': 'ferry', 'nats-password': 'new' } };
+    const pods = [workerPod(j, 'source', 0, 0, ready), workerPodWith(j, 'destination', 0, 0, before)];
+    // The source pod was made with `settings` (no NATS access), the destination one with the old password.
+    const held = { ...observe(j, pods), workerSecretNats: before.natsSecretData };
+    const d = decide(held, after);
+    expect(summary(d.actions)).toEqual([
+      'UpdateWorkerSecretNats',
+      'DeletePod copy-source-0-0',
+      'DeletePod copy-destination-0-0',
+    ]);
+    expect(d.events.filter((e) => e.reason === 'WorkerPodOutdated')).toHaveLength(2);
+    expect(condition(d.status, 'Ready')?.status).toBe('False');
+    // The replacement, made once the old pod is terminating, carries the new access and is left alone.
+    const replacement = decide({ ...held, pods: pods.map(terminating) }, after);
+    expect(summary(replacement.actions)).toEqual(
+      expect.arrayContaining(['CreatePod copy-source-0-1', 'CreatePod copy-destination-0-1']),
+    );
+    const renewed = [workerPodWith(j, 'source', 0, 1, after), workerPodWith(j, 'destination', 0, 1, after)];
+    const settled = decide({ ...held, pods: renewed, workerSecretNats: after.natsSecretData }, after);
+    expect(settled.actions).toEqual([]);
   });
 
   it('removes access the operator no longer uses (a password after a switch to no auth)', () => {
