@@ -152,6 +152,7 @@ export class ReplicationJobController {
             objects: this.objects,
             external: this.external,
             natsSecretData: this.options.settings.natsSecretData,
+            log: (level, message, meta) => log.log(level, message, meta),
           },
           job,
           action,

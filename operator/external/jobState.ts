@@ -1,17 +1,20 @@
 // A job's state outside Kubernetes: its ledger records in etcd, its durable
 // consumers on JetStream and its workers' records in NATS KV. Created when the job starts, removed by the finalizer
 // when the job is deleted.
+import type * as k8s from '@kubernetes/client-node';
 import type { Etcd3 } from 'etcd3';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { consumerPrefix, ledgerPrefix, streams } from '../../api/names.ts';
 import { listingEndpointsBucket } from '../../api/listing.ts';
 import { endpointsBucket, statusSubject, tasksSubject, uploadsBucket } from '../../api/tasks.ts';
+import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
 import {
   defaultConsumerSettings,
   ensureJobConsumers,
   ensureStreams,
   type ConsumerSettings,
 } from '../dispatch/streams.ts';
+import { abortOpenUploads, openUploadsOf, type AbortedUploads } from './openUploads.ts';
 
 export class ExternalJobState {
   private readonly etcd: Etcd3;
@@ -33,6 +36,15 @@ export class ExternalJobState {
     const jsm = await this.jsm();
     await ensureStreams(jsm);
     await ensureJobConsumers(jsm, jobUid, this.consumers);
+  }
+
+  /**
+   * Aborts the multipart uploads the job left open at its destination (see
+   * openUploads.ts). Run before remove(), which drops the records naming them.
+   */
+  async abortOpenUploads(job: ReplicationJob, core: k8s.CoreV1Api): Promise<AbortedUploads> {
+    const open = await openUploadsOf((await this.jsm()).jetstream(), job.metadata!.uid!);
+    return abortOpenUploads(job, open, core);
   }
 
   /**

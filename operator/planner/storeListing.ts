@@ -30,6 +30,29 @@ async function secretValue(core: k8s.CoreV1Api, namespace: string, name: string,
   return Buffer.from(raw, 'base64').toString('utf8');
 }
 
+/**
+ * An S3 store the operator reaches itself (to list it, or to abort the uploads
+ * a deleted job left open), with the job's credentials and CA bundle.
+ */
+export async function openS3Store(
+  namespace: string,
+  spec: NonNullable<Store['s3']>,
+  core: k8s.CoreV1Api,
+): Promise<ObjectStore> {
+  const ref = spec.credentialsSecretRef;
+  const value = (key: string) => secretValue(core, namespace, ref.name, key);
+  const { credentialsSecretRef: _c, caBundleSecretRef: caRef, ...s3 } = spec;
+  // The workers mount the CA Secret; the operator reads it.
+  const caBundle = caRef ? await secretValue(core, namespace, caRef.name, caRef.key ?? 'ca.crt') : undefined;
+  return openObjectStore(
+    { s3: { ...s3, forcePathStyle: s3.forcePathStyle ?? true, ...(caBundle ? { caBundle } : {}) } },
+    {
+      accessKeyId: await value(ref.accessKeyIdKey ?? 'AWS_ACCESS_KEY_ID'),
+      secretAccessKey: await value(ref.secretAccessKeyKey ?? 'AWS_SECRET_ACCESS_KEY'),
+    },
+  );
+}
+
 /** The listing of the job's `role` side. */
 export async function openStoreListing(
   job: ReplicationJob,
@@ -55,20 +78,7 @@ export async function openStoreListing(
       log: context.log,
     });
   }
-  const ref = store.s3!.credentialsSecretRef;
-  const value = (key: string) => secretValue(context.core, namespace, ref.name, key);
-  const { credentialsSecretRef: _c, caBundleSecretRef: caRef, ...s3 } = store.s3!;
-  // The workers mount the CA Secret; the operator, which lists S3 itself, reads it.
-  const caBundle = caRef
-    ? await secretValue(context.core, namespace, caRef.name, caRef.key ?? 'ca.crt')
-    : undefined;
-  return openObjectStore(
-    { s3: { ...s3, forcePathStyle: s3.forcePathStyle ?? true, ...(caBundle ? { caBundle } : {}) } },
-    {
-      accessKeyId: await value(ref.accessKeyIdKey ?? 'AWS_ACCESS_KEY_ID'),
-      secretAccessKey: await value(ref.secretAccessKeyKey ?? 'AWS_SECRET_ACCESS_KEY'),
-    },
-  );
+  return openS3Store(namespace, store.s3!, context.core);
 }
 
 /**

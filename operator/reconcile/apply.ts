@@ -17,6 +17,8 @@ export interface ApplyClients {
   external: ExternalJobState;
   /** NATS access for the job's workers, stored in its worker Secret (see workerNatsAccess.ts). */
   natsSecretData?: Readonly<Record<string, string>>;
+  /** Where an action reports what it could only partly do. */
+  log?: (level: 'info' | 'warn', message: string, meta: Record<string, unknown>) => void;
 }
 
 function code(err: unknown): number | undefined {
@@ -131,9 +133,20 @@ export async function applyAction(clients: ApplyClients, job: ReplicationJob, ac
     case 'EnsureJobStreams':
       await clients.external.ensure(job.metadata!.uid!);
       return;
-    case 'RemoveExternalState':
+    case 'RemoveExternalState': {
+      // First the uploads left open (the records naming them go with the rest).
+      const uploads = await clients.external.abortOpenUploads(job, clients.core);
+      if (uploads.aborted > 0 || uploads.left.length > 0)
+        clients.log?.(
+          uploads.left.length > 0 ? 'warn' : 'info',
+          uploads.left.length > 0
+            ? 'multipart uploads left open at the destination, to its lifecycle rule'
+            : 'aborted the multipart uploads left open at the destination',
+          { aborted: uploads.aborted, left: uploads.left },
+        );
       await clients.external.remove(job.metadata!.uid!);
       return;
+    }
     case 'DeleteJob':
       await ignoring([404], () =>
         clients.objects.deleteNamespacedCustomObject({ group, version, namespace, plural, name }),

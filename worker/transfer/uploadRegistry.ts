@@ -14,6 +14,12 @@ export type UploadState = 'open' | 'completed' | 'discarded';
 
 export interface UploadRecord {
   uploadId: string;
+  /**
+   * The object's key, so that the operator can abort an upload a deleted job
+   * left open (operator/external/openUploads.ts). Absent in records made
+   * before it was recorded.
+   */
+  key?: string;
   state: UploadState;
   /** The whole object's size, as planned. */
   size: number;
@@ -78,7 +84,7 @@ export class UploadRegistry {
   ): Promise<UploadRecord> {
     const existing = await this.read(objectKey);
     if (existing) return existing.record;
-    const record: UploadRecord = { uploadId: await start(), state: 'open', size };
+    const record: UploadRecord = { uploadId: await start(), key: objectKey, state: 'open', size };
     try {
       await this.kv.create(this.entryKey(objectKey), JSON.stringify(record));
       return record;

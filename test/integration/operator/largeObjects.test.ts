@@ -7,12 +7,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+} from '@aws-sdk/client-s3';
 import type { ReplicationJob, ReplicationJobSpec } from '../../../api/v1alpha1/index.ts';
 import { group, version } from '../../../api/v1alpha1/index.ts';
 import { bedEndpoints } from '../../support/bed.ts';
 import { bucketHashes, bucketWith, hashes } from '../../support/bucketContents.ts';
 import { fill, walk } from '../../support/treeContents.ts';
+import { waitFor } from '../../support/wait.ts';
 import { countDestinationWrites } from '../../support/destinationWrites.ts';
 import {
   s3CredentialsSecret,
@@ -141,5 +146,61 @@ describe('large objects through the operator', () => {
 
     expectAllCopied(job, contents, 46);
     expect(await bucketHashes(bed.s3, bucket)).toEqual(hashes(contents));
+  });
+
+  it('aborts the multipart uploads a job deleted part-way left open at its destination, and no other upload', async () => {
+    const source = `abandon-src-${Date.now()}`;
+    const destination = `abandon-dst-${Date.now()}`;
+    await sourceBucket(source, new Map([['video/30 MiB.mp4', randomBytes(30 * MiB)]]));
+    await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
+    // Someone else's upload in the same bucket: it must survive the job's deletion.
+    const foreign = await bed.s3.send(
+      new CreateMultipartUploadCommand({ Bucket: destination, Key: 'not-ferry/upload.bin' }),
+    );
+    const openUploads = async () =>
+      ((await bed.s3.send(new ListMultipartUploadsCommand({ Bucket: destination }))).Uploads ?? []).map(
+        (u) => `${u.Key} ${u.UploadId}`,
+      );
+    const name = 'abandoned';
+    await bed.objects.createNamespacedCustomObject({
+      group,
+      version,
+      namespace,
+      plural: 'replicationjobs',
+      body: {
+        apiVersion: `${group}/${version}`,
+        kind: 'ReplicationJob',
+        metadata: { name },
+        // Six 5 MiB parts at 2 MiB/s: the upload stays open for about 15 s.
+        spec: {
+          ...{ source: s3Store(source), destination: s3Store(destination) },
+          tasks: { partSize: 5 * MiB },
+          bandwidthLimit: '2Mi',
+        },
+      },
+    });
+    await waitFor(
+      "the job's upload to be open at the destination",
+      async () => (await openUploads()).some((u) => u.startsWith('video/30 MiB.mp4 ')),
+      60_000,
+    );
+    await bed.objects.deleteNamespacedCustomObject({
+      group,
+      version,
+      namespace,
+      plural: 'replicationjobs',
+      name,
+    });
+    await waitFor(
+      'the job to be gone',
+      () =>
+        bed.readJob(name).then(
+          () => false,
+          (err: unknown) => (err as { code?: number }).code === 404,
+        ),
+      60_000,
+    );
+    expect(await openUploads()).toEqual([`not-ferry/upload.bin ${foreign.UploadId}`]);
+    expect(await bucketHashes(bed.s3, destination)).toEqual(new Map());
   });
 });

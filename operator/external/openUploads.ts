@@ -1,0 +1,92 @@
+// Multipart uploads a deleted job leaves open at its destination. A large
+// object's parts are stored in an upload (S3 multipart, ADR 0006) that only
+// becomes an object when its last part is in; a job deleted part-way leaves
+// its open uploads behind, invisible in listings but holding their parts'
+// bytes (and, on S3, costing storage) until a bucket lifecycle rule removes
+// them. So the finalizer, once the job's pods are gone (no worker can add a
+// part any more), aborts every upload the job's registry still records as
+// open. Aborting removes only the upload: an object already completed from it
+// stays, and an upload that no longer exists counts as aborted.
+//
+// It is a best effort: when the destination cannot be reached (its credentials
+// Secret deleted with the namespace, the store down), the uploads are left to a
+// lifecycle rule and the job's deletion goes on, rather than holding the job
+// and its namespace forever.
+import type * as k8s from '@kubernetes/client-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { uploadsBucket } from '../../api/tasks.ts';
+import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
+import type { UploadRecord } from '../../worker/transfer/uploadRegistry.ts';
+import { openS3Store } from '../planner/storeListing.ts';
+
+/** The job's upload records still open. */
+export async function openUploadsOf(js: JetStreamClient, jobUid: string): Promise<UploadRecord[]> {
+  let kv: KV;
+  try {
+    kv = await new Kvm(js).open(uploadsBucket);
+    await kv.status();
+  } catch (err) {
+    // No worker of any job ever started an upload: nothing is open.
+    if (isBucketMissing(err)) return [];
+    throw err;
+  }
+  const open: UploadRecord[] = [];
+  for await (const entryKey of await kv.keys(`${jobUid}.*`)) {
+    const entry = await kv.get(entryKey);
+    if (entry?.operation !== 'PUT') continue;
+    const record = entry.json<UploadRecord>();
+    if (record.state === 'open') open.push(record);
+  }
+  return open;
+}
+
+export interface AbortedUploads {
+  aborted: number;
+  /** Uploads left open, and why (an unreachable store, a filesystem destination, a record without its key). */
+  left: { count: number; reason: string }[];
+}
+
+/** Aborts `uploads` at the job's destination. */
+export async function abortOpenUploads(
+  job: ReplicationJob,
+  uploads: readonly UploadRecord[],
+  core: k8s.CoreV1Api,
+): Promise<AbortedUploads> {
+  const result: AbortedUploads = { aborted: 0, left: [] };
+  if (uploads.length === 0) return result;
+  const destination = job.spec.destination;
+  if (!destination.s3) {
+    // Part files sit on the destination's volume, which only its (deleted) worker pods mount.
+    result.left.push({ count: uploads.length, reason: 'part files on a filesystem destination' });
+    return result;
+  }
+  const keyed = uploads.filter((u): u is UploadRecord & { key: string } => u.key !== undefined);
+  if (keyed.length < uploads.length)
+    result.left.push({ count: uploads.length - keyed.length, reason: 'recorded without their object key' });
+  let store;
+  try {
+    store = await openS3Store(job.metadata!.namespace!, destination.s3, core);
+  } catch (err) {
+    result.left.push({ count: keyed.length, reason: `destination not reachable: ${(err as Error).message}` });
+    return result;
+  }
+  try {
+    for (const upload of keyed) {
+      try {
+        await store.abortMultipart(upload.key, upload.uploadId);
+        result.aborted++;
+      } catch (err) {
+        result.left.push({ count: 1, reason: `${upload.key}: ${(err as Error).message}` });
+      }
+    }
+  } finally {
+    await store.close();
+  }
+  return result;
+}
+
+function isBucketMissing(err: unknown): boolean {
+  const e = err as { api_error?: { err_code?: number }; message?: string };
+  return e.api_error?.err_code === 10059 || /stream not found|bucket not found/i.test(e.message ?? '');
+}

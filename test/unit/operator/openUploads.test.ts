@@ -1,0 +1,40 @@
+// What the finalizer cannot abort of a deleted job's open uploads is said, not dropped.
+import type * as k8s from '@kubernetes/client-node';
+import { abortOpenUploads } from '../../../operator/external/openUploads.ts';
+import { job } from '../../support/fixtures.ts';
+
+const open = (key?: string) => ({
+  uploadId: `u-${key ?? 'old'}`,
+  state: 'open' as const,
+  size: 1,
+  ...(key ? { key } : {}),
+});
+const noKube = {} as k8s.CoreV1Api;
+
+describe('aborting the uploads a deleted job left open', () => {
+  it('does nothing when none is open', async () => {
+    expect(await abortOpenUploads(job('copy'), [], noKube)).toEqual({ aborted: 0, left: [] });
+  });
+
+  it('leaves part files on a filesystem destination to its volume, saying how many', async () => {
+    const j = job('copy');
+    j.spec.destination = { filesystem: { claimName: 'archive' } };
+    expect(await abortOpenUploads(j, [open('a'), open('b')], noKube)).toEqual({
+      aborted: 0,
+      left: [{ count: 2, reason: 'part files on a filesystem destination' }],
+    });
+  });
+
+  it('names records without an object key and an unreachable destination as left open', async () => {
+    const unreachable = {
+      readNamespacedSecret: () => Promise.reject(new Error('secrets "dst-creds" not found')),
+    } as unknown as k8s.CoreV1Api;
+    expect(await abortOpenUploads(job('copy'), [open('a'), open()], unreachable)).toEqual({
+      aborted: 0,
+      left: [
+        { count: 1, reason: 'recorded without their object key' },
+        { count: 1, reason: 'destination not reachable: secrets "dst-creds" not found' },
+      ],
+    });
+  });
+});
