@@ -85,8 +85,13 @@ async function main(): Promise<void> {
     watchNamespace: config.watchNamespace ?? '*',
   });
 
+  // Leader election keeps the stock client, a new connection per request: a lease
+  // round must fail fast when the kube-apiserver goes away, not wait on a pooled
+  // connection that went silent (ADR 0013).
+  const electionKc = new k8s.KubeConfig();
+  electionKc.loadFromDefault();
   const elector = new LeaderElector(
-    kc,
+    electionKc,
     {
       namespace: config.namespace,
       leaseName: config.leaseName,

@@ -43,7 +43,16 @@ export class ExternalJobState {
    * openUploads.ts). Run before remove(), which drops the records naming them.
    */
   async abortOpenUploads(job: ReplicationJob, core: k8s.CoreV1Api): Promise<AbortedUploads> {
-    const open = await openUploadsOf((await this.jsm()).jetstream(), job.metadata!.uid!);
+    let open;
+    try {
+      open = await openUploadsOf((await this.jsm()).jetstream(), job.metadata!.uid!);
+    } catch (err) {
+      // Best effort (openUploads.ts): what cannot be read cannot hold the job's deletion.
+      return {
+        aborted: 0,
+        left: [{ count: 0, reason: `upload records unreadable: ${(err as Error).message}` }],
+      };
+    }
     return abortOpenUploads(job, open, core);
   }
 

@@ -35,7 +35,12 @@ export async function openUploadsOf(js: JetStreamClient, jobUid: string): Promis
   for await (const entryKey of await kv.keys(`${jobUid}.*`)) {
     const entry = await kv.get(entryKey);
     if (entry?.operation !== 'PUT') continue;
-    const record = entry.json<UploadRecord>();
+    let record: UploadRecord;
+    try {
+      record = entry.json<UploadRecord>();
+    } catch {
+      continue; // not a record this registry wrote
+    }
     if (record.state === 'open') open.push(record);
   }
   return open;
@@ -72,12 +77,17 @@ export async function abortOpenUploads(
     return result;
   }
   try {
-    for (const upload of keyed) {
+    for (const [i, upload] of keyed.entries()) {
       try {
         await store.abortMultipart(upload.key, upload.uploadId);
         result.aborted++;
       } catch (err) {
-        result.left.push({ count: 1, reason: `${upload.key}: ${(err as Error).message}` });
+        // The store already retried; the rest would most likely fail the same way, each as slowly.
+        result.left.push({
+          count: keyed.length - i,
+          reason: `aborting ${upload.key}: ${(err as Error).message}`,
+        });
+        break;
       }
     }
   } finally {

@@ -43,7 +43,9 @@ export class LeaderElector {
       if (this.stopped) return;
       let acquired = false;
       try {
-        acquired = await this.tryAcquireOrRenew();
+        // A round that hangs (a connection that went silent) must not keep a leader past its
+        // renew deadline: the round is given up on the elector's own clock.
+        acquired = await withDeadline(this.tryAcquireOrRenew(), this.config.renewDeadlineMs);
       } catch (err) {
         this.log.warn('leader election round failed', { error: String(err) });
       }
@@ -135,4 +137,12 @@ export class LeaderElector {
       throw err;
     }
   }
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

@@ -9,12 +9,17 @@
 //
 // The fix keeps the library's own authentication and dispatcher settings and
 // only changes their lifetime: the first dispatcher made for a given TLS identity
-// (server, CA, client certificate and key, verification settings) is kept and
-// handed to every later request with the same identity. A fresh dispatcher that
-// is not kept has not connected yet (undici connects on first dispatch), so
-// dropping it costs nothing. When the identity changes — a rotated client
-// certificate or CA file — the kept dispatcher is closed gracefully (requests in
-// flight, watches included, finish on it) and the new one is kept instead.
+// (the exact options the library built it from: server, CA, client certificate
+// and key — from files, inline data or an exec plugin — and verification
+// settings) is kept and handed to every later request with the same identity. A
+// fresh dispatcher that is not kept has not connected yet (undici connects on
+// first dispatch), so dropping it costs nothing. When the identity changes — a
+// rotated client certificate or CA — the new dispatcher is kept instead, and the
+// old one is closed a minute later, gracefully: requests that picked it up just
+// before, and watches running on it, finish there.
+//
+// Leader election does not use this (operator/main.ts): a lease round must fail
+// fast on a silent connection rather than wait for it.
 import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 
@@ -23,21 +28,42 @@ type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
 export class PooledKubeConfig extends k8s.KubeConfig {
   private kept: { identity: string; dispatcher: Dispatcher } | undefined;
+  /** The identity of the options the library has just built a dispatcher from (see below). */
+  private lastBuilt: string | undefined;
+
+  override createDispatcherOptions(
+    ...args: Parameters<k8s.KubeConfig['createDispatcherOptions']>
+  ): ReturnType<k8s.KubeConfig['createDispatcherOptions']> {
+    const options = super.createDispatcherOptions(...args);
+    this.lastBuilt = identityOf(args[0]?.server, options);
+    return options;
+  }
 
   override async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    await super.applySecurityAuthentication(context);
+    // The library builds the dispatcher options and hands the dispatcher to the context in one
+    // synchronous step, so the identity read here is the one of this request's dispatcher.
+    let identity: string | undefined;
+    const setDispatcher = context.setDispatcher.bind(context);
+    context.setDispatcher = (dispatcher) => {
+      identity = this.lastBuilt;
+      setDispatcher(dispatcher);
+    };
+    try {
+      await super.applySecurityAuthentication(context);
+    } finally {
+      context.setDispatcher = setDispatcher;
+    }
     const made = context.getDispatcher();
     // No dispatcher of its own (plain HTTP without client TLS): undici's global one pools already.
-    if (made === undefined) return;
-    const identity = this.tlsIdentity();
+    if (made === undefined || identity === undefined) return;
     if (this.kept?.identity === identity) {
       context.setDispatcher(this.kept.dispatcher);
       return;
     }
     const retired = this.kept?.dispatcher;
     this.kept = { identity, dispatcher: made };
-    // close() lets requests already running on it finish; errors there belong to those requests.
-    retired?.close().catch(() => {});
+    // Errors there belong to the requests still running on it.
+    if (retired) setTimeout(() => void retired.close().catch(() => {}), retireAfterMs).unref();
   }
 
   /** Releases the kept connections (for a clean shutdown). */
@@ -46,26 +72,26 @@ export class PooledKubeConfig extends k8s.KubeConfig {
     this.kept = undefined;
     await kept?.dispatcher.close();
   }
+}
 
-  /**
-   * What the library builds a request's TLS settings from, read the way it reads
-   * them (file or inline data, per request), reduced to a digest.
-   */
-  private tlsIdentity(): string {
-    const cluster = this.getCurrentCluster();
-    const user = this.getCurrentUser();
-    const digest = createHash('sha256');
-    const part = (value: string | Buffer | null | undefined) => {
-      const bytes = value == null ? Buffer.alloc(0) : Buffer.from(value);
-      digest.update(`${bytes.length}:`).update(bytes);
-    };
-    part(cluster?.server);
-    part(String(cluster?.skipTLSVerify ?? false));
-    part(cluster?.tlsServerName);
-    part(cluster?.proxyUrl);
-    part(k8s.bufferFromFileOrString(cluster?.caFile, cluster?.caData));
-    part(k8s.bufferFromFileOrString(user?.certFile, user?.certData));
-    part(k8s.bufferFromFileOrString(user?.keyFile, user?.keyData));
-    return digest.digest('hex');
-  }
+/** How long a replaced dispatcher stays open for requests that picked it up before. */
+const retireAfterMs = 60_000;
+
+/** A digest of the server and the options a dispatcher is built from (certificates and keys included). */
+function identityOf(server: string | undefined, options: unknown): string {
+  const digest = createHash('sha256').update(String(server));
+  const add = (value: unknown): void => {
+    if (Buffer.isBuffer(value)) digest.update(`b${value.length}:`).update(value);
+    else if (Array.isArray(value)) {
+      digest.update(`a${value.length}:`);
+      value.forEach(add);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, field] of Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1))) {
+        digest.update(`k${key}:`);
+        add(field);
+      }
+    } else digest.update(`v${String(value)}:`);
+  };
+  add(options);
+  return digest.digest('hex');
 }

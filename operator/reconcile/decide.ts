@@ -135,28 +135,69 @@ interface SlotPlan {
   waiting?: string;
 }
 
-/** Keeps one live pod in a worker slot, replacing a failed one after back-off. */
+/** The pods of a slot that run or may still run, newest first. */
+function livePods(slotPods: readonly k8s.V1Pod[]): k8s.V1Pod[] {
+  return slotPods
+    .filter((p) => !p.metadata?.deletionTimestamp && !podEnded(p))
+    .sort((a, b) => podRestarts(b) - podRestarts(a));
+}
+
+interface SlotState {
+  index: number;
+  pods: k8s.V1Pod[];
+  /** The slot's live pod (the newest, when a replaced one lingers). */
+  current?: k8s.V1Pod;
+  /** Whether `current` was made from an older template (podTemplate.ts). */
+  outdated: boolean;
+}
+
+/**
+ * Which outdated pods of a role are replaced now. One that is not ready goes at
+ * once: it serves nothing (its NATS credential may have been revoked). A ready
+ * one goes only when every other slot of the role has a ready pod (outdated or
+ * not), and one per reconcile: the next waits until its replacement is ready.
+ * So a bad new template (an image that cannot be pulled) stops at the first
+ * slot while the others keep copying.
+ */
+function slotsToRoll(slots: readonly SlotState[]): Set<number> {
+  const running = (s: SlotState) => s.current !== undefined && podReady(s.current);
+  const roll = new Set<number>();
+  let readyOneRolled = false;
+  for (const slot of slots) {
+    if (!slot.outdated) continue;
+    if (!podReady(slot.current!)) roll.add(slot.index);
+    else if (!readyOneRolled && slots.every((other) => other === slot || running(other))) {
+      roll.add(slot.index);
+      readyOneRolled = true;
+    }
+  }
+  return roll;
+}
+
+/**
+ * Keeps one live pod in a worker slot, replacing a failed one after back-off
+ * and an outdated one when `roll` says so.
+ */
 function planSlot(
   observed: Observed,
   role: WorkerRole,
   index: number,
   slotPods: k8s.V1Pod[],
   settings: DecideSettings,
+  roll: boolean,
 ): SlotPlan {
   const { job, now } = observed;
-  const live = slotPods.filter((p) => !p.metadata?.deletionTimestamp && !podEnded(p));
+  const live = livePods(slotPods);
   const ended = slotPods.filter((p) => !p.metadata?.deletionTimestamp && podEnded(p));
   const highestRestarts = Math.max(-1, ...slotPods.map(podRestarts));
   const plan: SlotPlan = { actions: [], events: [], ready: false };
 
   if (live.length > 0) {
     // Keep the newest; a duplicate can only come from a replaced pod that lingered.
-    live.sort((a, b) => podRestarts(b) - podRestarts(a));
     const current = live[0]!;
     for (const extra of [...live.slice(1), ...ended])
       plan.actions.push({ kind: 'DeletePod', name: extra.metadata!.name! });
-    const desired = desiredWorkerPod(job, role, index, highestRestarts + 1, settings);
-    if (podOutdated(current, desired)) {
+    if (roll) {
       // Made from an older spec or NATS access (podTemplate.ts): it goes, gracefully (a
       // source worker hands its tasks back), and the next reconcile, which no longer counts
       // the terminating pod as live, makes its replacement.
@@ -373,15 +414,16 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
     for (const role of workerRoles) {
       const replicas = desiredReplicas(job, role);
       const rolePods = pods.filter((p) => p.metadata?.labels?.[labels.role] === role);
-      for (let index = 0; index < replicas; index++) {
-        const slot = slotName(role, index);
-        const plan = planSlot(
-          observed,
-          role,
-          index,
-          rolePods.filter((p) => p.metadata?.labels?.[labels.slot] === slot),
-          settings,
-        );
+      // The template is the same for every slot of a role; its digest ignores names and restarts.
+      const desired = desiredWorkerPod(job, role, 0, 0, settings);
+      const slots: SlotState[] = Array.from({ length: replicas }, (_, index) => {
+        const slotPods = rolePods.filter((p) => p.metadata?.labels?.[labels.slot] === slotName(role, index));
+        const current = livePods(slotPods)[0];
+        return { index, pods: slotPods, current, outdated: !!current && podOutdated(current, desired) };
+      });
+      const rolling = slotsToRoll(slots);
+      for (const { index, pods: slotPods } of slots) {
+        const plan = planSlot(observed, role, index, slotPods, settings, rolling.has(index));
         actions.push(...plan.actions);
         events.push(...plan.events);
         requeueAfterMs = minDefined(requeueAfterMs, plan.requeueAfterMs);

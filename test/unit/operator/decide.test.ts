@@ -213,6 +213,45 @@ describe('decide: a changed spec.workers', () => {
     expect(decide(observe(j, pods), settings).actions).toEqual([]);
   });
 
+  it('rolls the ready pods of a role one at a time, each after the previous replacement is ready', () => {
+    const j = job('copy', withFinalizer, withReplicas('source', 3));
+    const changed = structuredClone(j);
+    changed.spec.workers = { ...changed.spec.workers, source: { replicas: 3, concurrency: 3 } };
+    const old = [0, 1, 2].map((i) => workerPod(j, 'source', i, 0, ready));
+    const destination = workerPod(j, 'destination', 0, 0, ready);
+    const first = decide(observe(changed, [...old, destination]), settings);
+    expect(summary(first.actions)).toEqual(['DeletePod copy-source-0-0']);
+    // Its replacement is starting (not ready): nothing else rolls; the other old pods keep copying.
+    const starting = workerPodWith(changed, 'source', 0, 1, settings);
+    starting.status = { phase: 'Pending' };
+    const waiting = decide(
+      observe(changed, [terminating(old[0]!), starting, old[1]!, old[2]!, destination]),
+      settings,
+    );
+    expect(summary(waiting.actions)).toEqual([]);
+    // Once it is ready, the next one goes.
+    const next = decide(
+      observe(changed, [workerPodWith(changed, 'source', 0, 1, settings), old[1]!, old[2]!, destination]),
+      settings,
+    );
+    expect(summary(next.actions)).toEqual(['DeletePod copy-source-1-0']);
+  });
+
+  it('replaces outdated pods that are not ready at once, all of them (they serve nothing)', () => {
+    const j = job('copy', withFinalizer, withReplicas('source', 2));
+    const changed = structuredClone(j);
+    changed.spec.workers = { ...changed.spec.workers, source: { replicas: 2, concurrency: 3 } };
+    const d = decide(
+      observe(changed, [
+        workerPod(j, 'source', 0, 0),
+        workerPod(j, 'source', 1, 0),
+        workerPod(j, 'destination', 0, 0, ready),
+      ]),
+      settings,
+    );
+    expect(summary(d.actions)).toEqual(['DeletePod copy-source-0-0', 'DeletePod copy-source-1-0']);
+  });
+
   it('replaces pods made before pods carried a template digest (an operator upgrade)', () => {
     const j = job('copy', withFinalizer);
     const old = workerPod(j, 'source', 0, 0, ready);
