@@ -34,6 +34,8 @@ export class StatusIngestor {
   private readonly ledger: TaskLedger;
   private readonly jobUid: string;
   private readonly log: Logger;
+  /** Messages the last pull left waiting behind its last message (JsMsg.info.pending). */
+  private leftBehind: number | undefined;
 
   constructor(consumer: Consumer, ledger: TaskLedger, jobUid: string, log: Logger) {
     this.consumer = consumer;
@@ -53,13 +55,17 @@ export class StatusIngestor {
     // Ask for what is waiting (one when nothing is): a pull is answered as soon
     // as the server holds that many, whereas a pull for more than it holds
     // waits out its expiry (at least 1 s) — a second's lag on every status.
-    // A caller that just read the consumer's pending count passes it.
-    const waiting = pending ?? (await this.consumer.info()).num_pending;
+    // A caller that just read the consumer's pending count passes it; otherwise
+    // the last message of the previous pull said how many were left behind it
+    // (messages that came since only make this pull smaller, never slower), and
+    // only the first pull asks the server.
+    const waiting = pending ?? this.leftBehind ?? (await this.consumer.info()).num_pending;
     const batch = await this.consumer.fetch({
       max_messages: Math.min(max, Math.max(1, waiting)),
       expires: expiresMs,
     });
     for await (const m of batch) messages.push(m);
+    this.leftBehind = messages.length > 0 ? messages[messages.length - 1]!.info.pending : 0;
     if (messages.length === 0) return [];
 
     const valid: { msg: JsMsg; update: StatusUpdate }[] = [];

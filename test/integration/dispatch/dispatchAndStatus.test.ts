@@ -103,6 +103,44 @@ describe('dispatching tasks and ingesting their status', () => {
     expect(info.num_ack_pending + info.num_pending).toBe(0); // acknowledged, and so removed from the work queue
   });
 
+  it('takes every waiting status in one pull without waiting out its expiry, asking the server for the count only once', async () => {
+    const { uid, ledger, planned } = await newJob(6);
+    await dispatchTasks(
+      js,
+      ledger,
+      uid,
+      planned.map((task) => ({ task, epoch: 1, attempt: 1 })),
+    );
+    const consumer = await js.consumers.get(streams.status, statusConsumerName(uid));
+    let infoCalls = 0;
+    const counted = new Proxy(consumer, {
+      get: (target, property, receiver) =>
+        property === 'info'
+          ? (...args: unknown[]) => (infoCalls++, target.info(...(args as [boolean?])))
+          : Reflect.get(target, property, receiver),
+    });
+    const ingestor = new StatusIngestor(counted, ledger, uid, log);
+    const succeeded = (from: number, to: number) =>
+      planned
+        .slice(from, to)
+        .map((t) => ({ taskId: t.id, epoch: 1, attempt: 1, state: 'SUCCEEDED' as const }));
+    await report(uid, succeeded(0, 2));
+    expect(await ingestor.ingestBatch(512, 5_000)).toHaveLength(2);
+    for (const [from, to] of [
+      [2, 5],
+      [5, 6],
+    ] as const) {
+      await report(uid, succeeded(from, to));
+      // Asking for more than is waiting would hold the pull for its whole 5 s expiry.
+      const started = performance.now();
+      let taken = 0;
+      while (taken < to - from) taken += (await ingestor.ingestBatch(512, 5_000)).length;
+      expect(performance.now() - started).toBeLessThan(2_000);
+    }
+    expect(await ledger.countByState()).toMatchObject({ SUCCEEDED: 6 });
+    expect(infoCalls).toBe(1);
+  });
+
   it('loses and double-counts nothing when the operator died after committing but before acknowledging', async () => {
     const { uid, ledger, planned } = await newJob(2);
     await dispatchTasks(
