@@ -47,6 +47,15 @@ describe('dispatching tasks and ingesting their status', () => {
     return { uid, ledger, planned };
   }
 
+  /** Sends every planned task's first attempt. */
+  const dispatchFirstAttempts = (uid: string, ledger: TaskLedger, planned: PlannedTask[]) =>
+    dispatchTasks(
+      js,
+      ledger,
+      uid,
+      planned.map((task) => ({ task, epoch: 1, attempt: 1 })),
+    );
+
   async function report(uid: string, messages: Omit<StatusMessage, 'jobUid' | 'worker'>[]) {
     for (const m of messages)
       await js.publish(statusSubject(uid), JSON.stringify({ jobUid: uid, worker: 'source-0', ...m }));
@@ -73,12 +82,7 @@ describe('dispatching tasks and ingesting their status', () => {
 
   it('commits status to the ledger and only then acknowledges it', async () => {
     const { uid, ledger, planned } = await newJob(4);
-    await dispatchTasks(
-      js,
-      ledger,
-      uid,
-      planned.map((task) => ({ task, epoch: 1, attempt: 1 })),
-    );
+    await dispatchFirstAttempts(uid, ledger, planned);
     await report(uid, [
       ...planned.map((t) => ({ taskId: t.id, epoch: 1, attempt: 1, state: 'RUNNING' as const })),
       ...planned.slice(0, 3).map((t) => ({
@@ -105,12 +109,7 @@ describe('dispatching tasks and ingesting their status', () => {
 
   it('takes every waiting status in one pull without waiting out its expiry, asking the server for the count only once', async () => {
     const { uid, ledger, planned } = await newJob(6);
-    await dispatchTasks(
-      js,
-      ledger,
-      uid,
-      planned.map((task) => ({ task, epoch: 1, attempt: 1 })),
-    );
+    await dispatchFirstAttempts(uid, ledger, planned);
     const consumer = await js.consumers.get(streams.status, statusConsumerName(uid));
     let infoCalls = 0;
     const counted = new Proxy(consumer, {
@@ -143,12 +142,7 @@ describe('dispatching tasks and ingesting their status', () => {
 
   it('loses and double-counts nothing when the operator died after committing but before acknowledging', async () => {
     const { uid, ledger, planned } = await newJob(2);
-    await dispatchTasks(
-      js,
-      ledger,
-      uid,
-      planned.map((task) => ({ task, epoch: 1, attempt: 1 })),
-    );
+    await dispatchFirstAttempts(uid, ledger, planned);
     await report(
       uid,
       planned.map((t) => ({ taskId: t.id, epoch: 1, attempt: 1, state: 'SUCCEEDED' as const })),
