@@ -13,13 +13,9 @@ import { S3Server } from '../test/bed/s3Server.ts';
 import { openObjectStore } from '../worker/storage/index.ts';
 import { runCopyTask } from '../worker/transfer/copyTask.ts';
 import { createDestinationHandler } from '../worker/transfer/destinationEndpoint.ts';
+import { benchArgs } from './harness/args.ts';
 
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k!, v ?? 'true'] as const;
-  }),
-);
+const args = benchArgs();
 const count = Number(args.get('objects') ?? 8);
 const size = Number(args.get('size') ?? 64 * 1024 * 1024);
 const concurrency = Number(args.get('concurrency') ?? 4);

@@ -13,13 +13,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { benchArgs } from './harness/args.ts';
 
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k!, v ?? 'true'] as const;
-  }),
-);
+const args = benchArgs();
 const size = Number(args.get('size') ?? 1024 ** 3);
 const runs = Number(args.get('runs') ?? 3);
 const chunk = Buffer.alloc(64 * 1024, 7);

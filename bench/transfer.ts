@@ -36,6 +36,7 @@ import { benchNamespace, FerryBed, type JobTimeline } from './harness/ferryBed.t
 import { UsageSampler, type Usage } from './harness/processUsage.ts';
 import { printTable } from './harness/table.ts';
 import { rcloneCopy, rcloneVersion, type RcloneRun } from './harness/rclone.ts';
+import { benchArgs } from './harness/args.ts';
 
 interface Scenario {
   key: 'large' | 'small';
@@ -66,12 +67,7 @@ const scenarios: Scenario[] = [
   },
 ];
 
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k!, v ?? 'true'] as const;
-  }),
-);
+const args = benchArgs();
 const only = new Set((args.get('only') ?? 'large,small,resume').split(','));
 const runs = Number(args.get('runs') ?? 1);
 if (!Number.isInteger(runs) || runs < 1)

@@ -44,7 +44,7 @@ async function ensureStream(jsm: JetStreamManager, name: string, subjects: strin
     await jsm.streams.info(name);
     await jsm.streams.update(name, config);
   } catch (err) {
-    if (!/stream not found/i.test(String(err))) throw err;
+    if (!isStreamNotFound(err)) throw err;
     await jsm.streams.add(config);
   }
 }
@@ -101,4 +101,12 @@ export async function ensureJobConsumers(
     ack_wait: nanos(statusAckWaitMs),
     max_ack_pending: 10_000,
   });
+}
+
+/** Whether a JetStream call failed because its stream (or the KV bucket over it) does not exist. */
+export function isStreamNotFound(err: unknown): boolean {
+  const e = err as { message?: string; api_error?: { err_code?: number } };
+  return (
+    e.api_error?.err_code === 10059 || /stream not found|bucket not found/i.test(e.message ?? String(err))
+  );
 }

@@ -12,6 +12,7 @@ import {
   defaultConsumerSettings,
   ensureJobConsumers,
   ensureStreams,
+  isStreamNotFound,
   type ConsumerSettings,
 } from '../dispatch/streams.ts';
 import { abortOpenUploads, openUploadsOf, type AbortedUploads } from './openUploads.ts';
@@ -92,9 +93,4 @@ export class ExternalJobState {
       }
     }
   }
-}
-
-function isStreamNotFound(err: unknown): boolean {
-  const e = err as { name?: string; message?: string; api_error?: { err_code?: number } };
-  return e.api_error?.err_code === 10059 || /stream not found/i.test(e.message ?? '');
 }

@@ -18,6 +18,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { uploadsBucket } from '../../api/tasks.ts';
 import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
 import type { UploadRecord } from '../../worker/transfer/uploadRegistry.ts';
+import { isStreamNotFound } from '../dispatch/streams.ts';
 import { openS3Store } from '../planner/storeListing.ts';
 
 /** The job's upload records still open. */
@@ -28,7 +29,7 @@ export async function openUploadsOf(js: JetStreamClient, jobUid: string): Promis
     await kv.status();
   } catch (err) {
     // No worker of any job ever started an upload: nothing is open.
-    if (isBucketMissing(err)) return [];
+    if (isStreamNotFound(err)) return [];
     throw err;
   }
   const open: UploadRecord[] = [];
@@ -94,9 +95,4 @@ export async function abortOpenUploads(
     await store.close();
   }
   return result;
-}
-
-function isBucketMissing(err: unknown): boolean {
-  const e = err as { api_error?: { err_code?: number }; message?: string };
-  return e.api_error?.err_code === 10059 || /stream not found|bucket not found/i.test(e.message ?? '');
 }

@@ -93,9 +93,11 @@ function describePodEnd(pod: k8s.V1Pod): string {
  * Undefined while it is merely starting.
  */
 function podWaiting(pod: k8s.V1Pod): string | undefined {
-  const waiting = pod.status?.containerStatuses?.find((c) => c.state?.waiting?.reason)?.state?.waiting;
-  if (!waiting?.reason || waiting.reason === 'ContainerCreating' || waiting.reason === 'PodInitializing')
-    return undefined;
+  const starting = new Set(['ContainerCreating', 'PodInitializing']);
+  const waiting = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
+    .map((c) => c.state?.waiting)
+    .find((w) => w?.reason && !starting.has(w.reason));
+  if (!waiting?.reason) return undefined;
   const message = waiting.message ? `: ${waiting.message.slice(0, 200)}` : '';
   return `pod ${pod.metadata?.name} is waiting (${waiting.reason}${message})`;
 }

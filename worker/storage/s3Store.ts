@@ -21,12 +21,13 @@
 //   with `{ checksums: true }` (a HEAD per object).
 // - Streaming requests (PUT, UploadPart) are not retried by the SDK (the body
 //   cannot be replayed); the caller retries on a 'retryable' StorageError.
+import { createHash, randomUUID } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { finished } from 'node:stream/promises';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -254,12 +255,14 @@ export class S3Store implements ObjectStore {
   private bucketVerified = false;
   /**
    * The operations ('write', 'writePart') for which the server has answered
-   * with the very SHA-256 it was sent (as a header or a trailer) — so it
-   * checks them, refusing a mismatch before committing, as S3 does: then an
-   * expected SHA-256 that comes at the end of a body is left to it alone
-   * (sendChecked).
+   * with the very SHA-256 it was sent (as a header or a trailer) and has
+   * refused a deliberately wrong one (probeChecksums) — so it checks them,
+   * refusing a mismatch before committing, as S3 does: then an expected
+   * SHA-256 is left to it alone (sendChecked).
    */
   private readonly serverChecksTrailers = new Set<string>();
+  /** Per operation, whether the server refused a deliberately wrong SHA-256 (asked once). */
+  private readonly checksumProbes = new Map<string, Promise<boolean>>();
 
   constructor(config: S3StoreConfig, options: S3StoreOptions = {}) {
     this.bucket = config.bucket;
@@ -628,8 +631,9 @@ export class S3Store implements ObjectStore {
     ) => Promise<PutAnswer>,
     discard: () => Promise<void>,
   ): Promise<{ output: PutAnswer; sha256: string }> {
-    const serverChecks =
-      sha256 === undefined && trailing !== undefined && this.serverChecksTrailers.has(operation);
+    // A SHA-256 known up front goes as a header, a trailing one as the trailer: the server
+    // checks either the same way, so once it has shown it does, neither is hashed here.
+    const serverChecks = (sha256 ?? trailing) !== undefined && this.serverChecksTrailers.has(operation);
     const { output, sha256: digest } = await this.sendVerified(
       operation,
       key,
@@ -646,20 +650,64 @@ export class S3Store implements ObjectStore {
     );
     this.bucketVerified = true;
     const expected = expectedValue(sha256 ?? trailing);
-    if (expected !== undefined && output.sha256 === expected) this.serverChecksTrailers.add(operation);
-    else if (serverChecks) {
+    if (expected !== undefined && output.sha256 === expected) {
+      // An echo proves the server stores the SHA-256, not that it checks it: that takes a refusal.
+      if (!serverChecks && (await this.refusesWrongChecksum(operation)))
+        this.serverChecksTrailers.add(operation);
+    } else if (serverChecks) {
       // The server did not answer with the SHA-256 it was to check: what it
       // stored is unverified. Never leave it behind; hash here from now on.
       this.serverChecksTrailers.delete(operation);
       await discard();
       throw new ChecksumMismatchError(this.description, operation, key, expected!);
     }
-    if (sha256 !== undefined && digest !== sha256) {
-      // Unreachable when the server checks x-amz-checksum-sha256; never leave wrong content behind.
-      await discard();
-      throw new ChecksumMismatchError(this.description, operation, key, sha256, digest);
-    }
+    // A body whose bytes hashed here differ from `sha256` failed in sendVerified already.
     return { output, sha256: digest ?? expected! };
+  }
+
+  /** Whether `operation` leaves SHA-256 checks to the server (see serverChecksTrailers). */
+  leavesChecksumsToServer(operation: 'write' | 'writePart'): boolean {
+    return this.serverChecksTrailers.has(operation);
+  }
+
+  private refusesWrongChecksum(operation: string): Promise<boolean> {
+    let probe = this.checksumProbes.get(operation);
+    if (!probe) {
+      probe = this.probeChecksums(operation).catch(() => false);
+      this.checksumProbes.set(operation, probe);
+    }
+    return probe;
+  }
+
+  /**
+   * Sends one byte under the store's prefix with a trailing SHA-256 that is not
+   * its own (as a PUT, or as the part of an upload made for it) and tells whether the
+   * server refused it. A server that accepts it stores what it does not check:
+   * the probe is removed and the bytes keep being hashed here.
+   */
+  private async probeChecksums(operation: string): Promise<boolean> {
+    const key = `.ferry-checksum-probe/${randomUUID()}`;
+    const Key = this.fullKey(key, operation);
+    const notItsSha256 = createHash('sha256').update('not the probe').digest('hex');
+    const part =
+      operation === 'writePart' ? { uploadId: await this.createMultipart(key), partNumber: 1 } : undefined;
+    try {
+      // Streamed with the SHA-256 as its trailer: the very check left to the server.
+      await this.objects.put({
+        key: Key,
+        size: 1,
+        body: Readable.from([Buffer.from('x')]),
+        trailingSha256: () => notItsSha256,
+        ...(part ? { part } : {}),
+      });
+    } catch (err) {
+      const code = errorCode(err);
+      return code === 'BadDigest' || code === 'InvalidDigest';
+    } finally {
+      if (part) await this.abortMultipart(key, part.uploadId).catch(() => undefined);
+    }
+    if (!part) await this.delete(key).catch(() => undefined);
+    return false;
   }
 
   async delete(key: string): Promise<void> {

@@ -59,11 +59,13 @@ export const sha256Header = 'x-ferry-sha256';
 /** The size of a chunked body (which has no Content-Length). */
 export const sizeHeader = 'x-ferry-size';
 /**
- * Objects at least this big go chunked with their SHA-256 as a trailer. Below
- * it the destination's store hashes the buffered bytes anyway (to sign them),
- * and the framing would cost more than it saves.
+ * Objects at least this big go chunked with their SHA-256 as a trailer: the
+ * smallest size an S3 destination streams rather than buffers
+ * (s3Store.ts bufferedWriteMaxBytes + 1; a unit test keeps the two in step).
+ * Below it the store hashes the buffered bytes anyway (to sign them), and the
+ * framing would cost more than it saves.
  */
-export const trailerMinBytes = 1024 * 1024;
+export const trailerMinBytes = 256 * 1024 + 1;
 export const objectSizeHeader = 'x-ferry-object-size';
 export const objectSha256Header = 'x-ferry-object-sha256';
 

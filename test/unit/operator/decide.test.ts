@@ -1,3 +1,4 @@
+import type * as k8s from '@kubernetes/client-node';
 import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { annotations, finalizer } from '../../../api/names.ts';
 import { decide, type Action, type Observed } from '../../../operator/reconcile/decide.ts';
@@ -132,6 +133,43 @@ describe('decide: worker pods', () => {
     expect(readiness?.message).toBe(
       'ready workers: source 1/2, destination 0/1; pod copy-source-0-0 is waiting (ImagePullBackOff: Back-off pulling image "ferry:nope")',
     );
+  });
+
+  it('looks past a container that is merely starting, and into init containers, for the reason a pod cannot start', () => {
+    const waitingIn = (reason: string, message?: string) => ({
+      name: reason,
+      image: 'ferry:test',
+      imageID: '',
+      ready: false,
+      restartCount: 0,
+      state: { waiting: { reason, ...(message ? { message } : {}) } },
+    });
+    const stuck =
+      (statuses: Pick<k8s.V1PodStatus, 'containerStatuses' | 'initContainerStatuses'>) =>
+      (pod: ReturnType<typeof workerPod>) => {
+        pod.status = { phase: 'Pending', ...statuses };
+      };
+    const readyMessage = (statuses: Pick<k8s.V1PodStatus, 'containerStatuses' | 'initContainerStatuses'>) =>
+      condition(
+        decide(
+          observe(j, [
+            workerPod(j, 'source', 0, 0, stuck(statuses)),
+            workerPod(j, 'source', 1, 0, ready),
+            workerPod(j, 'destination', 0, 0, ready),
+          ]),
+          settings,
+        ).status,
+        'Ready',
+      )?.message;
+    expect(
+      readyMessage({
+        containerStatuses: [waitingIn('ContainerCreating'), waitingIn('ErrImagePull', 'not found')],
+      }),
+    ).toContain('pod copy-source-0-0 is waiting (ErrImagePull: not found)');
+    expect(
+      readyMessage({ initContainerStatuses: [waitingIn('CreateContainerConfigError', 'no secret')] }),
+    ).toContain('is waiting (CreateContainerConfigError: no secret)');
+    expect(readyMessage({ containerStatuses: [waitingIn('ContainerCreating')] })).not.toContain('waiting');
   });
 
   it('waits out the back-off before replacing a failed pod', () => {

@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 // The S3 driver against the bed's real S3 server (versitygw), and the same
 // contract suite run for the filesystem driver, so both behave alike.
-import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -161,6 +167,32 @@ describe('the S3 driver and network-sized chunks', () => {
         value: sha256(data),
       });
       expect(sha256(await readAll(await store.read('streamed-unplanned.bin')))).toBe(sha256(data));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('leaves SHA-256 checks to the server only once it has refused a wrong one, for objects and parts, and leaves no probe behind', async () => {
+    const store = await s3Store();
+    try {
+      const data = randomBytes(300 * 1024);
+      const expected = () => sha256(data);
+      expect(store.leavesChecksumsToServer('write')).toBe(false);
+      await store.write('checked.bin', body(data), { size: data.length, trailingSha256: expected });
+      expect(store.leavesChecksumsToServer('write')).toBe(true);
+
+      const uploadId = await store.createMultipart('parts.bin');
+      expect(store.leavesChecksumsToServer('writePart')).toBe(false);
+      await store.writePart('parts.bin', uploadId, 1, body(data), data.length, { trailingSha256: expected });
+      expect(store.leavesChecksumsToServer('writePart')).toBe(true);
+      await store.abortMultipart('parts.bin', uploadId);
+
+      // The probes (a refused PUT; a refused part of an upload then aborted) left nothing.
+      expect((await collect(store.list(''))).map((o) => o.key)).toEqual(['checked.bin']);
+      const uploads = await store['client'].send(
+        new ListMultipartUploadsCommand({ Bucket: store['bucket'] }),
+      );
+      expect(uploads.Uploads ?? []).toEqual([]);
     } finally {
       await store.close();
     }

@@ -1,5 +1,5 @@
 // The transfer pieces that need no server: error mapping, the token check,
-// the source-side size check and the body re-chunking.
+// the source-side size check, and which bodies carry their SHA-256 as a trailer.
 import { Readable } from 'node:stream';
 import {
   ChecksumMismatchError,
@@ -11,7 +11,8 @@ import { SourceCheck } from '../../../../worker/transfer/copyTask.ts';
 import { asTransferError } from '../../../../worker/transfer/destinationClient.ts';
 import { tokenMatches } from '../../../../worker/transfer/destinationEndpoint.ts';
 import { storageErrorResponse } from '../../../../worker/transfer/receiving.ts';
-import { TransferError } from '../../../../worker/transfer/protocol.ts';
+import { TransferError, trailerMinBytes } from '../../../../worker/transfer/protocol.ts';
+import { bufferedWriteMaxBytes } from '../../../../worker/storage/s3Store.ts';
 
 async function drain(stream: Readable): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
@@ -102,5 +103,11 @@ describe('asTransferError', () => {
     expect(asTransferError(new Error('reset'))).toMatchObject({ kind: 'retryable', code: 'SourceError' });
     const transfer = new TransferError('permanent', 'X', 'x');
     expect(asTransferError(transfer)).toBe(transfer);
+  });
+});
+
+describe('trailerMinBytes', () => {
+  it('sends a trailer with every body an S3 destination streams, and with none it buffers (and hashes anyway)', () => {
+    expect(trailerMinBytes).toBe(bufferedWriteMaxBytes + 1);
   });
 });
