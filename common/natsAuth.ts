@@ -3,6 +3,7 @@
 // FERRY_NATS_CREDS_FILE), validated the same way for the operator and the
 // workers, and turned into connection options. The operator hands the same
 // material on to a job's worker pods (operator/reconcile/workerPods.ts).
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { credsAuthenticator, type NodeConnectionOptions } from '@nats-io/transport-node';
 
@@ -91,7 +92,12 @@ export function describeNatsAuth(auth: NatsAuth): string {
   return `${tls}, ${credentials}`;
 }
 
-/** Connection options for `servers` with `auth`; reads the creds file, whose contents the client needs. */
+/**
+ * Connection options for `servers` with `auth`. The creds file is read now (a
+ * missing one fails at start-up) and again at each connect, like the TLS
+ * files the client reads itself, so a file rotated in place is used from the
+ * next reconnect; an unreadable file then falls back to the last good copy.
+ */
 export async function natsConnectionOptions(
   servers: string,
   auth: NatsAuth,
@@ -111,6 +117,20 @@ export async function natsConnectionOptions(
         }
       : {}),
     ...(user ? { user, pass: password } : {}),
-    ...(credsFile ? { authenticator: credsAuthenticator(await readFile(credsFile)) } : {}),
+    ...(credsFile
+      ? { authenticator: credsAuthenticator(rereadEachTime(credsFile, await readFile(credsFile))) }
+      : {}),
+  };
+}
+
+function rereadEachTime(file: string, first: Uint8Array): () => Uint8Array {
+  let last = first;
+  return () => {
+    try {
+      last = readFileSync(file);
+    } catch {
+      // Mid-swap or gone for a moment: the last good copy still authenticates, or NATS says why not.
+    }
+    return last;
   };
 }

@@ -23,6 +23,8 @@ export interface OperatorConfig {
   natsUrl: string;
   /** TLS files and credentials for NATS (FERRY_NATS_TLS_*, FERRY_NATS_USER/PASSWORD, FERRY_NATS_CREDS_FILE). */
   natsAuth: NatsAuth;
+  /** How often the NATS files are re-read to pick up a rotation (FERRY_NATS_FILES_RECHECK_MS). */
+  natsFilesRecheckMs: number;
   etcdEndpoints: string[];
   /** TLS files and credentials for the ledger's etcd (FERRY_ETCD_TLS_*, FERRY_ETCD_USERNAME/PASSWORD). */
   etcdAuth: { tls?: TlsFiles; username?: string; password?: string };
@@ -110,6 +112,7 @@ export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): Operat
       .split(',')
       .map((e) => url('FERRY_ETCD_ENDPOINTS', e.trim(), ['http:', 'https:'])),
     natsAuth: readNatsAuth(env, configError),
+    natsFilesRecheckMs: positiveInt(env, 'FERRY_NATS_FILES_RECHECK_MS', 30_000),
     etcdAuth: (() => {
       const { user, password } = readCredentialPair(
         env,

@@ -27,6 +27,8 @@ export interface ControllerOptions {
   concurrency: number;
   identity: string;
   settings: DecideSettings;
+  /** The NATS access worker Secrets get, re-read while the operator runs; overrides `settings.natsSecretData`. */
+  natsAccess?: { readonly current: Readonly<Record<string, string>>; onChange(listener: () => void): void };
   startEngine?: EngineStarter;
 }
 
@@ -123,6 +125,16 @@ export class ReplicationJobController {
     synced = true;
     this.log.info('caches synced; reconciling', { jobs: this.jobs.informer.list().length });
     for (const job of this.jobs.informer.list()) enqueueJob(job);
+    // New NATS access reaches every job's worker Secret, then its pods (ADR 0016).
+    this.options.natsAccess?.onChange(() => {
+      for (const job of this.jobs!.informer.list()) enqueueJob(job);
+    });
+  }
+
+  /** The settings of one reconcile: the NATS access as it is now. */
+  private settings(): DecideSettings {
+    const { settings, natsAccess } = this.options;
+    return natsAccess ? { ...settings, natsSecretData: natsAccess.current } : settings;
   }
 
   async stop(): Promise<void> {
@@ -140,7 +152,8 @@ export class ReplicationJobController {
     const now = new Date();
     try {
       const observed = await this.gather(job, now);
-      const decision = decide(observed, this.options.settings);
+      const settings = this.settings();
+      const decision = decide(observed, settings);
       for (const action of decision.actions) {
         log.debug('apply', {
           action: action.kind,
@@ -151,7 +164,7 @@ export class ReplicationJobController {
             core: this.core,
             objects: this.objects,
             external: this.external,
-            natsSecretData: this.options.settings.natsSecretData,
+            natsSecretData: settings.natsSecretData,
             log: (level, message, meta) => log.log(level, message, meta),
           },
           job,

@@ -12,7 +12,7 @@ import { LeaderElector } from './kube/leaderElection.ts';
 import { PooledKubeConfig } from './kube/pooledKubeConfig.ts';
 import { createLogger } from '../common/logging.ts';
 import { natsConnectionOptions } from '../common/natsAuth.ts';
-import { workerNatsSecretData } from './reconcile/workerNatsAccess.ts';
+import { LiveNatsAccess } from './reconcile/liveNatsAccess.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { startProbeServer } from '../common/probes.ts';
 
@@ -47,6 +47,8 @@ async function main(): Promise<void> {
   const natsConnection = async () =>
     (nats ??= await connect(await natsConnectionOptions(config.natsUrl, config.natsAuth)));
   const jsm = async () => jetstreamManager(await natsConnection());
+  // Worker pods get the operator's NATS files as they are now, not as they were at start-up (ADR 0016).
+  const natsAccess = await LiveNatsAccess.load(config.natsAuth, log);
   const consumers = { taskAckWaitMs: config.taskAckWaitMs, taskMaxDeliver: config.taskMaxDeliver };
   const controller = new ReplicationJobController(
     kc,
@@ -61,8 +63,8 @@ async function main(): Promise<void> {
         podRestartBackoffBaseMs: config.podRestartBackoffBaseMs,
         podRestartBackoffMaxMs: config.podRestartBackoffMaxMs,
         taskAckWaitMs: config.taskAckWaitMs,
-        natsSecretData: await workerNatsSecretData(config.natsAuth),
       },
+      natsAccess,
       startEngine: (job, onProgress) =>
         new JobEngine(job, {
           etcd,
@@ -105,10 +107,15 @@ async function main(): Promise<void> {
   elector.run({
     onStartedLeading: () => {
       metrics.leader.set(1);
-      controller.start().catch((err: unknown) => {
-        log.error('controller failed to start', { error: String(err) });
-        process.exit(1);
-      });
+      // A standby may have read its files long ago: re-read them before the first reconcile.
+      natsAccess
+        .refresh()
+        .then(() => natsAccess.start(config.natsFilesRecheckMs))
+        .then(() => controller.start())
+        .catch((err: unknown) => {
+          log.error('controller failed to start', { error: String(err) });
+          process.exit(1);
+        });
     },
     onStoppedLeading: () => {
       // Another replica may already be reconciling: stop at once.

@@ -80,6 +80,15 @@ async function issue(
   return { cert, key };
 }
 
+/** Another client certificate from the CA in `dir` (made by createControlPlanePki), e.g. to rotate one. */
+export function issueClientCertificate(
+  dir: string,
+  name: string,
+  commonName: string,
+): Promise<{ cert: string; key: string }> {
+  return issue(dir, name, `/CN=${commonName}`, 'extendedKeyUsage=clientAuth\n');
+}
+
 export async function createControlPlanePki(dir: string): Promise<ControlPlanePki> {
   await openssl(
     [

@@ -4,7 +4,13 @@
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { S3Client } from '@aws-sdk/client-s3';
-import { group, plural, version, type ReplicationJob } from '../../api/v1alpha1/index.ts';
+import {
+  group,
+  plural,
+  version,
+  type ReplicationJob,
+  type ReplicationJobSpec,
+} from '../../api/v1alpha1/index.ts';
 import { PodRunner, type PodRunnerOptions } from '../podrunner/podRunner.ts';
 import type { BedEndpoints } from '../bed/controlPlane.ts';
 import { bedEndpoints } from './bed.ts';
@@ -23,6 +29,8 @@ export interface ReplicationBed {
   runner: PodRunner;
   operator: OperatorProcess;
   readJob(name: string): Promise<ReplicationJob>;
+  /** Creates a job named `name` in the bed's namespace, and returns without waiting. */
+  createJob(name: string, spec: ReplicationJobSpec): Promise<void>;
   /** Creates the job and waits for it to be Complete or Failed; the job as it finished. */
   runJob(job: ReplicationJob, timeoutMs?: number): Promise<ReplicationJob>;
   stop(): Promise<void>;
@@ -92,6 +100,15 @@ export async function startReplicationBed(options: ReplicationBedOptions): Promi
     runner,
     operator,
     readJob,
+    async createJob(name, spec) {
+      const body: ReplicationJob = {
+        apiVersion: `${group}/${version}`,
+        kind: 'ReplicationJob',
+        metadata: { name, namespace },
+        spec,
+      };
+      await objects.createNamespacedCustomObject({ group, version, namespace, plural, body });
+    },
     async runJob(job, timeoutMs = 120_000) {
       const name = job.metadata!.name!;
       await objects.createNamespacedCustomObject({ group, version, namespace, plural, body: job });

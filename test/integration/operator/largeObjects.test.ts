@@ -162,23 +162,13 @@ describe('large objects through the operator', () => {
         (u) => `${u.Key} ${u.UploadId}`,
       );
     const name = 'abandoned';
-    await bed.objects.createNamespacedCustomObject({
-      group,
-      version,
-      namespace,
-      plural: 'replicationjobs',
-      body: {
-        apiVersion: `${group}/${version}`,
-        kind: 'ReplicationJob',
-        metadata: { name },
-        // Six 5 MiB parts at 2 MiB/s: the upload stays open for about 15 s.
-        spec: {
-          ...{ source: s3Store(source), destination: s3Store(destination) },
-          tasks: { partSize: 5 * MiB },
-          bandwidthLimit: '2Mi',
-        },
-      },
+    // Six 5 MiB parts at 2 MiB/s: the upload stays open for about 15 s.
+    await bed.createJob(name, {
+      ...{ source: s3Store(source), destination: s3Store(destination) },
+      tasks: { partSize: 5 * MiB },
+      bandwidthLimit: '2Mi',
     });
+
     await waitFor(
       "the job's upload to be open at the destination",
       async () => (await openUploads()).some((u) => u.startsWith('video/30 MiB.mp4 ')),

@@ -5,22 +5,25 @@
 // secretKeyRef for the user and password), and an S3 → S3 job completes
 // through them. A worker given the wrong password stops at once, saying why.
 // Real kube-apiserver, etcd, S3 and a private nats-server; worker pods through
-// the pod runner.
+// the pod runner. A client certificate rotated in place (as cert-manager and
+// the kubelet do) reaches a running job's Secret and pods without a restart.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { group, version } from '../../../api/v1alpha1/index.ts';
-import { workerEnv, workerTokenSecretName } from '../../../api/names.ts';
-import { createControlPlanePki } from '../../bed/certificates.ts';
+import { annotations, labels, workerEnv, workerTokenSecretName } from '../../../api/names.ts';
+import type * as k8s from '@kubernetes/client-node';
+import { createControlPlanePki, issueClientCertificate } from '../../bed/certificates.ts';
 import { NatsServer } from '../../bed/natsServer.ts';
 import { repoRoot } from '../../bed/tools.ts';
 import { applyAction } from '../../../operator/reconcile/apply.ts';
 import { workerNatsSecretData } from '../../../operator/reconcile/workerNatsAccess.ts';
 import { bedEndpoints } from '../../support/bed.ts';
 import { job } from '../../support/fixtures.ts';
+import { waitFor } from '../../support/wait.ts';
 import { bucketHashes, bucketWith, hashes } from '../../support/bucketContents.ts';
 import {
   s3CredentialsSecret,
@@ -36,13 +39,18 @@ const password = randomBytes(12).toString('hex');
 describe('a NATS that requires TLS, a client certificate and a password', () => {
   let nats: NatsServer;
   let caFile: string;
+  let pkiDir: string;
+  // The files the operator reads: a client certificate the CA signed, copied so that a test can rotate it.
   let clientCert: { certFile: string; keyFile: string };
   let bed: ReplicationBed;
 
   beforeAll(async () => {
-    const pki = await createControlPlanePki(mkdtempSync(path.join(logDir, 'pki-')));
+    pkiDir = mkdtempSync(path.join(logDir, 'pki-'));
+    const pki = await createControlPlanePki(pkiDir);
     caFile = pki.caCert;
-    clientCert = { certFile: pki.adminCert, keyFile: pki.adminKey }; // a client certificate the CA signed
+    clientCert = { certFile: path.join(pkiDir, 'live.crt'), keyFile: path.join(pkiDir, 'live.key') };
+    copyFileSync(pki.adminCert, clientCert.certFile);
+    copyFileSync(pki.adminKey, clientCert.keyFile);
     // In the shared bed's directory, so its watchdog reaps this server too if the run dies.
     nats = await NatsServer.create(bedEndpoints().dir, {
       name: `nats-tls-${Date.now()}`,
@@ -61,6 +69,7 @@ describe('a NATS that requires TLS, a client certificate and a password', () => 
         FERRY_NATS_TLS_KEY: clientCert.keyFile,
         FERRY_NATS_USER: user,
         FERRY_NATS_PASSWORD: password,
+        FERRY_NATS_FILES_RECHECK_MS: '500',
       },
     });
   }, 120_000);
@@ -202,4 +211,91 @@ describe('a NATS that requires TLS, a client certificate and a password', () => 
       'nats-password': password,
     });
   });
+
+  it('passes a client certificate rotated in place on to a running job: its Secret, then new pods, and the job completes', async () => {
+    const name = 'rotated-mid-job';
+    const contents = new Map<string, Buffer>(
+      Array.from({ length: 48 }, (_, i) => [`obj-${i}.bin`, randomBytes(8 * 1024)] as const),
+    );
+    const source = `nats-rot-src-${Date.now()}`;
+    const destination = `nats-rot-dst-${Date.now()}`;
+    await bucketWith(bed.s3, source, contents);
+    await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
+    // Paced, so the job is still copying when the certificate turns over.
+    await bed.createJob(name, {
+      source: s3Store(source),
+      destination: s3Store(destination),
+      bandwidthLimit: '16Ki',
+    });
+    const livePods = async (): Promise<k8s.V1Pod[]> => {
+      const { items } = await bed.core.listNamespacedPod({ namespace, labelSelector: `${labels.role}` });
+      return items.filter((p) => p.metadata!.name!.startsWith(`${name}-`) && !p.metadata!.deletionTimestamp);
+    };
+    const ready = (p: k8s.V1Pod) =>
+      p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    await waitFor(
+      'the job to run with ready workers',
+      async () => {
+        const current = await bed.readJob(name);
+        return (
+          current.status?.phase === 'Running' &&
+          current.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true
+        );
+      },
+      60_000,
+    );
+    const podsBefore = await livePods();
+    const templatesBefore = new Set(podsBefore.map((p) => p.metadata!.annotations![annotations.podTemplate]));
+
+    // The kubelet's way: the new files appear whole, by rename.
+    const next = await issueClientCertificate(pkiDir, 'rotated', 'ferry-rotated');
+    copyFileSync(next.key, `${clientCert.keyFile}.new`);
+    copyFileSync(next.cert, `${clientCert.certFile}.new`);
+    renameSync(`${clientCert.keyFile}.new`, clientCert.keyFile);
+    renameSync(`${clientCert.certFile}.new`, clientCert.certFile);
+
+    const secretCert = async () => {
+      const secret = await bed.core.readNamespacedSecret({ name: workerTokenSecretName(name), namespace });
+      return Buffer.from(secret.data!['nats-client.crt']!, 'base64').toString('utf8');
+    };
+    await waitFor(
+      'the worker Secret to hold the rotated certificate',
+      async () => (await secretCert()) === readFileSync(next.cert, 'utf8'),
+      15_000,
+    );
+    await waitFor(
+      'every worker pod to be replaced by a ready pod made with the rotated certificate',
+      async () => {
+        const pods = await livePods();
+        return (
+          pods.length === podsBefore.length &&
+          pods.every(
+            (p) => ready(p) && !templatesBefore.has(p.metadata!.annotations![annotations.podTemplate]),
+          )
+        );
+      },
+      90_000,
+    );
+
+    let finished: Awaited<ReturnType<typeof bed.readJob>> | undefined;
+    await waitFor(
+      'the job to complete',
+      async () => {
+        finished = await bed.readJob(name);
+        return finished.status?.phase === 'Succeeded' || finished.status?.phase === 'Failed';
+      },
+      120_000,
+    );
+    expect(finished!.status).toMatchObject({
+      phase: 'Succeeded',
+      objects: { planned: contents.size, copied: contents.size, failed: 0 },
+    });
+    expect(await bucketHashes(bed.s3, destination)).toEqual(hashes(contents));
+    // The replacements reached NATS with the new certificate: the server accepted it.
+    for (const pod of await livePods()) {
+      expect(readFileSync(bed.runner.logFile(namespace, pod.metadata!.name!), 'utf8')).not.toContain(
+        'cannot connect to NATS',
+      );
+    }
+  }, 240_000);
 });

@@ -18,6 +18,7 @@ describe('the operator configuration', () => {
       taskAckWaitMs: 60_000,
       taskMaxDeliver: 5,
       natsAuth: {},
+      natsFilesRecheckMs: 30_000,
       etcdAuth: {},
     });
   });
@@ -49,6 +50,15 @@ describe('the operator configuration', () => {
       FERRY_TASK_MAX_DELIVER: '20',
     });
     expect(config).toMatchObject({ taskAckWaitMs: 5_000, taskMaxDeliver: 20 });
+  });
+
+  it('reads how often the NATS files are re-read', () => {
+    expect(loadOperatorConfig({ ...base, FERRY_NATS_FILES_RECHECK_MS: '5000' }).natsFilesRecheckMs).toBe(
+      5_000,
+    );
+    expect(() => loadOperatorConfig({ ...base, FERRY_NATS_FILES_RECHECK_MS: '1m' })).toThrow(
+      'FERRY_NATS_FILES_RECHECK_MS must be a positive integer, got "1m"',
+    );
   });
 
   const invalid: Record<string, [Record<string, string>, string]> = {
