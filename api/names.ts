@@ -15,8 +15,14 @@ export const labels = {
 } as const;
 
 export const annotations = {
-  /** How many times this worker slot's pod has been replaced after failing. */
+  /** How many pods the worker slot had before this one; it names the pod (<job>-<role>-<slot>-<n>). */
   slotRestarts: 'ferry.dev/slot-restarts',
+  /**
+   * Failed pods the slot replaced since its pod template last changed: the
+   * exponent of the back-off before the next replacement. A rollout (a new
+   * template) starts it again at 0; slot-restarts, which names pods, goes on.
+   */
+  slotFailures: 'ferry.dev/slot-failures',
   /**
    * A digest of what a worker pod was made from: its spec and the NATS access in
    * the job's worker Secret. A live pod whose digest differs from the one the

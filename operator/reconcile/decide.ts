@@ -67,6 +67,12 @@ function podRestarts(pod: k8s.V1Pod): number {
   return Number(pod.metadata?.annotations?.[annotations.slotRestarts] ?? 0) || 0;
 }
 
+/** The back-off exponent a pod carries; a pod made before slot-failures existed counted every restart. */
+function podFailures(pod: k8s.V1Pod): number {
+  const failures = pod.metadata?.annotations?.[annotations.slotFailures];
+  return failures === undefined ? podRestarts(pod) : Number(failures) || 0;
+}
+
 function podEnded(pod: k8s.V1Pod): boolean {
   return pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded';
 }
@@ -187,11 +193,14 @@ function planSlot(
   slotPods: k8s.V1Pod[],
   settings: DecideSettings,
   roll: boolean,
+  desired: k8s.V1Pod,
 ): SlotPlan {
   const { job, now } = observed;
   const live = livePods(slotPods);
   const ended = slotPods.filter((p) => !p.metadata?.deletionTimestamp && podEnded(p));
   const highestRestarts = Math.max(-1, ...slotPods.map(podRestarts));
+  // Failures count only under the current template: a rollout starts them again.
+  const failuresOf = (pod: k8s.V1Pod) => (podOutdated(pod, desired) ? 0 : podFailures(pod));
   const plan: SlotPlan = { actions: [], events: [], ready: false };
 
   if (live.length > 0) {
@@ -218,14 +227,20 @@ function planSlot(
   if (ended.length === 0) {
     plan.actions.push({
       kind: 'CreatePod',
-      pod: desiredWorkerPod(job, role, index, highestRestarts + 1, settings),
+      pod: desiredWorkerPod(
+        job,
+        role,
+        index,
+        highestRestarts + 1,
+        settings,
+        Math.max(0, ...slotPods.map(failuresOf)),
+      ),
     });
     return plan;
   }
   const failed = ended.sort((a, b) => podRestarts(b) - podRestarts(a))[0]!;
-  const restarts = podRestarts(failed);
   const backoffMs = Math.min(
-    settings.podRestartBackoffBaseMs * 2 ** restarts,
+    settings.podRestartBackoffBaseMs * 2 ** podFailures(failed),
     settings.podRestartBackoffMaxMs,
   );
   const dueAt = podEndedAt(failed, now) + backoffMs;
@@ -233,7 +248,14 @@ function planSlot(
     plan.requeueAfterMs = dueAt - now.getTime();
     return plan;
   }
-  const replacement = desiredWorkerPod(job, role, index, highestRestarts + 1, settings);
+  const replacement = desiredWorkerPod(
+    job,
+    role,
+    index,
+    highestRestarts + 1,
+    settings,
+    failuresOf(failed) + 1,
+  );
   plan.actions.push({ kind: 'CreatePod', pod: replacement });
   for (const pod of ended) plan.actions.push({ kind: 'DeletePod', name: pod.metadata!.name! });
   plan.events.push({
@@ -425,7 +447,7 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
       });
       const rolling = slotsToRoll(slots);
       for (const { index, pods: slotPods } of slots) {
-        const plan = planSlot(observed, role, index, slotPods, settings, rolling.has(index));
+        const plan = planSlot(observed, role, index, slotPods, settings, rolling.has(index), desired);
         actions.push(...plan.actions);
         events.push(...plan.events);
         requeueAfterMs = minDefined(requeueAfterMs, plan.requeueAfterMs);

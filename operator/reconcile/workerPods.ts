@@ -153,6 +153,8 @@ export function desiredWorkerPod(
   index: number,
   restarts: number,
   settings: WorkerPodSettings,
+  /** ferry.dev/slot-failures; by default `restarts`, what an operator before that annotation implied. */
+  failures: number = restarts,
 ): k8s.V1Pod {
   const pool = workerPool(job, role);
   const store = storeFor(job, role);
@@ -171,6 +173,7 @@ export function desiredWorkerPod(
       },
       annotations: {
         [annotations.slotRestarts]: String(restarts),
+        [annotations.slotFailures]: String(failures),
         [annotations.podTemplate]: podTemplateDigest(spec, settings.natsSecretData),
       },
       ownerReferences: [ownerReference(job)],

@@ -290,6 +290,38 @@ describe('decide: a changed spec.workers', () => {
     expect(summary(d.actions)).toEqual(['DeletePod copy-source-0-0', 'DeletePod copy-source-1-0']);
   });
 
+  it('starts the back-off again after a rollout: failures under the old template do not count', () => {
+    const j = job('copy', withFinalizer);
+    const changed = structuredClone(j);
+    changed.spec.workers = { ...changed.spec.workers, source: { concurrency: 3 } };
+    const destination = workerPod(j, 'destination', 0, 0, ready);
+    // Three failures under the old template; the rolled pod still terminates.
+    const rolled = terminating(workerPod(j, 'source', 0, 3, ready));
+    const created = decide(observe(changed, [rolled, destination]), settings).actions;
+    expect(summary(created)).toEqual(['CreatePod copy-source-0-4']); // a new name: the old one lingers
+    const replacement = (created[0] as Extract<Action, { kind: 'CreatePod' }>).pod;
+    expect(replacement.metadata!.annotations).toMatchObject({
+      [annotations.slotRestarts]: '4',
+      [annotations.slotFailures]: '0',
+    });
+    // Its first failure waits the base back-off (2 s), not 2^3 times it.
+    const failedAt = '2026-11-24T11:59:59Z';
+    const fell = { ...replacement, status: {} } as k8s.V1Pod;
+    failed(1, failedAt)(fell);
+    const d = decide(observe(changed, [fell, destination]), settings);
+    expect(d.requeueAfterMs).toBe(1_000);
+  });
+
+  it('counts failures under the same template, and carries the count to the replacement', () => {
+    const j = job('copy', withFinalizer);
+    const fell = desiredWorkerPod(j, 'source', 0, 5, settings, 2);
+    failed(1, '2026-11-24T11:59:00Z')(fell);
+    const d = decide(observe(j, [fell, workerPod(j, 'destination', 0, 0, ready)]), settings);
+    const created = d.actions.find((a) => a.kind === 'CreatePod') as Extract<Action, { kind: 'CreatePod' }>;
+    expect(created.pod.metadata!.name).toBe('copy-source-0-6');
+    expect(created.pod.metadata!.annotations![annotations.slotFailures]).toBe('3');
+  });
+
   it('replaces pods made before pods carried a template digest (an operator upgrade)', () => {
     const j = job('copy', withFinalizer);
     const old = workerPod(j, 'source', 0, 0, ready);
