@@ -18,16 +18,32 @@
 // old one is closed a minute later, gracefully: requests that picked it up just
 // before, and watches running on it, finish there.
 //
-// Leader election does not use this (operator/main.ts): a lease round must fail
-// fast on a silent connection rather than wait for it.
+// A kept connection can go silent (a NAT or load balancer that drops it
+// without a reset). Every request on it therefore gets a headers timeout of
+// 60 s, the kube-apiserver's own request timeout: a request the server serves
+// answers within it (a watch answers its headers at once), and one on a dead
+// connection fails then, instead of after undici's 300 s, and the next request
+// opens a new connection. Leader election does not use this client at all
+// (operator/main.ts): a lease round must fail within its renew deadline.
 import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 
 type RequestContext = Parameters<k8s.KubeConfig['applySecurityAuthentication']>[0];
 type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
 
+export interface PooledKubeConfigOptions {
+  /** How long a request waits for the response headers on a kept connection (default 60 s). */
+  headersTimeoutMs?: number;
+}
+
 export class PooledKubeConfig extends k8s.KubeConfig {
   private kept: { identity: string; dispatcher: Dispatcher } | undefined;
+  private readonly headersTimeoutMs: number;
+
+  constructor(options: PooledKubeConfigOptions = {}) {
+    super();
+    this.headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
+  }
   /** The identity of the options the library has just built a dispatcher from (see below). */
   private lastBuilt: string | undefined;
 
@@ -61,7 +77,12 @@ export class PooledKubeConfig extends k8s.KubeConfig {
       return;
     }
     const retired = this.kept?.dispatcher;
-    this.kept = { identity, dispatcher: made };
+    const headersTimeout = this.headersTimeoutMs;
+    const dispatcher = made.compose(
+      (dispatch) => (options, handler) => dispatch({ headersTimeout, ...options }, handler),
+    );
+    this.kept = { identity, dispatcher };
+    context.setDispatcher(dispatcher);
     // Errors there belong to the requests still running on it.
     if (retired) setTimeout(() => void retired.close().catch(() => {}), retireAfterMs).unref();
   }

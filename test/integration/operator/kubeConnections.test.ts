@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -40,6 +41,35 @@ function kubeconfigWithCertificateFiles(dir: string): { config: string; cert: st
   const config = path.join(dir, 'kubeconfig');
   writeFileSync(config, JSON.stringify(bed));
   return { config, cert, key };
+}
+
+/**
+ * A TCP relay to the kube-apiserver whose open connections can be made to go
+ * silent, as behind a NAT that dropped them: bytes are swallowed both ways and
+ * nobody is told. Connections opened afterwards flow.
+ */
+async function silenceableRelay(target: URL) {
+  const open = new Set<{ silent: boolean }>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    const state = { silent: false };
+    open.add(state);
+    client.on('data', (d) => state.silent || upstream.write(d));
+    upstream.on('data', (d) => state.silent || client.write(d));
+    const end = () => {
+      open.delete(state);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    silenceOpenConnections: () => open.forEach((c) => (c.silent = true)),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 describe('the operator kube client', () => {
@@ -94,6 +124,41 @@ describe('the operator kube client', () => {
       expect(ns.metadata?.name).toBe('default');
     } finally {
       await kc.closeConnections();
+    }
+  });
+
+  it('gives up on a connection that went silent after the headers timeout, and the next request connects anew', async () => {
+    const bed = JSON.parse(readFileSync(bedEndpoints().kubeconfig, 'utf8')) as {
+      clusters: { cluster: { server: string } }[];
+    };
+    const relay = await silenceableRelay(new URL(bed.clusters[0]!.cluster.server));
+    bed.clusters[0]!.cluster.server = relay.url;
+    const config = path.join(dir, 'relayed-kubeconfig');
+    writeFileSync(config, JSON.stringify(bed));
+    const kc = new PooledKubeConfig({ headersTimeoutMs: 1_000 });
+    kc.loadFromFile(config);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    try {
+      await core.readNamespace({ name: 'default' });
+      relay.silenceOpenConnections();
+      const began = Date.now();
+      const failure = await core.readNamespace({ name: 'default' }).then(
+        () => undefined,
+        (err: unknown) => err as Error,
+      );
+      const waitedMs = Date.now() - began;
+      expect(failure).toBeDefined();
+      const causes: unknown[] = [];
+      for (let e: unknown = failure; e; e = (e as { cause?: unknown }).cause) causes.push(e);
+      expect(causes).toContainEqual(expect.objectContaining({ code: 'UND_ERR_HEADERS_TIMEOUT' }));
+      expect(waitedMs).toBeGreaterThanOrEqual(900);
+      expect(waitedMs).toBeLessThan(10_000);
+      // The silent connection is dropped; the next request opens one that works.
+      const ns = await core.readNamespace({ name: 'default' });
+      expect(ns.metadata?.name).toBe('default');
+    } finally {
+      await kc.closeConnections();
+      await relay.close();
     }
   });
 });
