@@ -2,9 +2,11 @@
 // 1,000 copy tasks of 1,000 objects (as the spec's defaults batch 4 KiB
 // objects); half of them SUCCEEDED. Measures the time from calling resume to
 // the first re-sent task arriving on NATS, and the whole resume, against the
-// local bed's real etcd and nats-server.
-//   node bench/resume.ts [objects]
-import { randomUUID } from 'node:crypto';
+// local bed's real etcd and nats-server. Also reports what the plan takes in
+// etcd (the ledger holds every task's definition): bytes in use per object.
+//   node bench/resume.ts [objects] [--sha256]   (--sha256: every object planned
+//   with its source SHA-256, as from a source that records checksums)
+import { createHash, randomUUID } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -14,8 +16,11 @@ import { TaskLedger } from '../operator/ledger/taskLedger.ts';
 import { taskId } from '../operator/planner/taskPlanner.ts';
 import { resumeIncompleteTasks } from '../operator/resume/resumeIncompleteTasks.ts';
 import { LocalControlPlane } from '../test/bed/controlPlane.ts';
+import { benchArgs } from './harness/args.ts';
 
-const objects = Number(process.argv[2] ?? 1_000_000);
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const objects = Number(positional[0] ?? 1_000_000);
+const withSha256 = benchArgs().has('sha256');
 const perTask = 1000;
 const plane = await LocalControlPlane.start();
 try {
@@ -40,13 +45,23 @@ try {
       objects: Array.from({ length: perTask }, (_, i) => ({
         key: `data/${String(t * perTask + i).padStart(9, '0')}.bin`,
         size: 4096,
+        ...(withSha256
+          ? {
+              sha256: createHash('sha256')
+                .update(String(t * perTask + i))
+                .digest('hex'),
+            }
+          : {}),
       })),
       bytes: perTask * 4096,
     });
   }
+  const inUse = async () => Number((await etcd.maintenance.status()).dbSizeInUse);
+  const inUseBefore = await inUse();
   const planBegan = Date.now();
   await ledger.recordPlan(tasks, {}, true);
   const planSeconds = (Date.now() - planBegan) / 1000;
+  const planBytes = (await inUse()) - inUseBefore;
   await ledger.applyUpdates(
     tasks
       .slice(0, tasks.length / 2)
@@ -69,6 +84,9 @@ try {
       objects,
       tasks: tasks.length,
       recordPlanSeconds: planSeconds,
+      sha256: withSha256,
+      ledgerBytesInUse: planBytes,
+      ledgerBytesPerObject: Math.round(planBytes / objects),
       firstResentTaskMs: Math.round(firstSeenAt - began),
       wholeResumeMs: Math.round(done - began),
       resent: summary.resent,

@@ -2,7 +2,7 @@
 //
 //   /ferry/jobs/<uid>/job            epoch, plan checkpoint, whether planning finished
 //   /ferry/jobs/<uid>/tasks/<taskId> the task's progress (small: rewritten by every status)
-//   /ferry/jobs/<uid>/defs/<taskId>  the task's definition (what to do; written once)
+//   /ferry/jobs/<uid>/defs/<taskId>  the task's definition (what to do; written once, deflated)
 //
 // The ledger is the truth a resume starts from: the task definitions are in it,
 // so re-sending the incomplete tasks needs no new listing of the stores. The
@@ -16,6 +16,7 @@ import { Range } from 'etcd3';
 import { ledgerPrefix } from '../../api/names.ts';
 import type { PlannedTask } from '../../api/tasks.ts';
 import type { PlanTotals } from '../planner/taskPlanner.ts';
+import { decodeDefinition, encodeDefinition } from './definitionCodec.ts';
 import { judgeTransition, type TaskProgress, type TaskState, type TransitionVerdict } from './taskState.ts';
 
 /** etcd's defaults are 128 operations and 1.5 MiB per request; stay well inside both. */
@@ -126,7 +127,7 @@ export class TaskLedger {
   /** The task's definition, as planned. */
   async definition(taskId: string): Promise<PlannedTask | undefined> {
     const kv = (await this.etcd.get(this.definitionKey(taskId)).exec()).kvs[0];
-    return kv ? (JSON.parse(kv.value.toString()) as PlannedTask) : undefined;
+    return kv ? decodeDefinition(kv.value) : undefined;
   }
 
   async job(): Promise<{ record: JobRecord; modRevision: string } | undefined> {
@@ -164,7 +165,7 @@ export class TaskLedger {
     const now = this.clock().toISOString();
     const current = await this.job();
     if (!current) throw new PlanConflictError('no job record: call ensureJob first');
-    let batch: { key: string; value: string }[] = [];
+    let batch: { key: string; value: string | Buffer }[] = [];
     let bytes = 0;
     const flush = async (last: boolean) => {
       const ops = batch.map(({ key, value }) => this.etcd.put(key).value(value));
@@ -198,7 +199,7 @@ export class TaskLedger {
       };
       const entries = [
         { key: this.taskKey(task.id), value: JSON.stringify(record) },
-        { key: this.definitionKey(task.id), value: JSON.stringify(task) },
+        { key: this.definitionKey(task.id), value: encodeDefinition(task) },
       ];
       const size = entries[0]!.value.length + entries[1]!.value.length;
       if (batch.length > 0 && (batch.length + 3 >= maxOpsPerTxn || bytes + size > maxBytesPerTxn))

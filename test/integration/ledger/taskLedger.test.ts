@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
 import { PlanConflictError, TaskLedger } from '../../../operator/ledger/taskLedger.ts';
 import { taskId, type PlannedTask } from '../../../operator/planner/taskPlanner.ts';
@@ -9,7 +9,8 @@ function copyTask(position: number, objects = 3, keyLength = 20): PlannedTask {
     kind: 'copy',
     id: taskId(position),
     objects: Array.from({ length: objects }, (_, i) => ({
-      key: `k${position}-${i}-`.padEnd(keyLength, 'x'),
+      // Random, so the deflated definitions stay near their plain size.
+      key: `k${position}-${i}-${randomBytes(keyLength).toString('hex')}`.slice(0, keyLength),
       size: 4096,
     })),
     bytes: objects * 4096,
@@ -46,6 +47,32 @@ describe('the task ledger in etcd', () => {
       checkpoint: { tasks: 290, sourceAfter: 'k289' },
       planComplete: true,
     });
+    await ledger.remove();
+  });
+
+  it('stores task definitions deflated, reads them back whole, and reads those written as plain JSON', async () => {
+    const uid = randomUUID();
+    const ledger = new TaskLedger(etcd, uid);
+    await ledger.ensureJob();
+    const task: PlannedTask = {
+      kind: 'copy',
+      id: taskId(0),
+      objects: Array.from({ length: 1000 }, (_, i) => ({
+        key: `photos/2026/${String(i % 12).padStart(2, '0')}/IMG_${String(i).padStart(6, '0')} ünïcode %2F+.jpg`,
+        size: 4096 + i,
+        sha256: createHash('sha256').update(String(i)).digest('hex'),
+      })),
+      bytes: 1000 * 4096,
+    };
+    await ledger.recordPlan([task], { sourceAfter: 'photos/' }, true);
+    const stored = await etcd.get(`/ferry/jobs/${uid}/defs/${task.id}`).buffer();
+    expect(stored!.length).toBeLessThan(JSON.stringify(task).length / 2);
+    expect(await ledger.definition(task.id)).toEqual(task);
+
+    // As an operator before the deflated format wrote it.
+    const old = copyTask(1);
+    await etcd.put(`/ferry/jobs/${uid}/defs/${old.id}`).value(JSON.stringify(old));
+    expect(await ledger.definition(old.id)).toEqual(old);
     await ledger.remove();
   });
 
