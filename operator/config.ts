@@ -25,6 +25,8 @@ export interface OperatorConfig {
   natsAuth: NatsAuth;
   /** How often the NATS files are re-read to pick up a rotation (FERRY_NATS_FILES_RECHECK_MS). */
   natsFilesRecheckMs: number;
+  /** Copies planning may send ahead of their statuses (FERRY_PLAN_AHEAD_TASKS; ADR 0017). */
+  planAheadTasks: number;
   etcdEndpoints: string[];
   /** TLS files and credentials for the ledger's etcd (FERRY_ETCD_TLS_*, FERRY_ETCD_USERNAME/PASSWORD). */
   etcdAuth: { tls?: TlsFiles; username?: string; password?: string };
@@ -71,6 +73,9 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
 }
 
 /** The shortest task ack-wait: workers signal progress every third of it, and a signal must get through. */
+/** Kept here rather than imported from the engine, so loading the configuration loads no client libraries. */
+export const defaultPlanAheadTasks = 1_000;
+
 export const minTaskAckWaitMs = 1_000;
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -113,6 +118,7 @@ export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): Operat
       .map((e) => url('FERRY_ETCD_ENDPOINTS', e.trim(), ['http:', 'https:'])),
     natsAuth: readNatsAuth(env, configError),
     natsFilesRecheckMs: positiveInt(env, 'FERRY_NATS_FILES_RECHECK_MS', 30_000),
+    planAheadTasks: positiveInt(env, 'FERRY_PLAN_AHEAD_TASKS', defaultPlanAheadTasks),
     etcdAuth: (() => {
       const { user, password } = readCredentialPair(
         env,

@@ -72,6 +72,7 @@ async function main(): Promise<void> {
           core: kc.makeApiClient(k8s.CoreV1Api),
           log: log.child({ namespace: job.metadata!.namespace, name: job.metadata!.name }),
           consumers,
+          planAheadTasks: config.planAheadTasks,
           onProgress,
         }),
     },

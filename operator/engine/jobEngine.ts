@@ -37,6 +37,8 @@ import { sendIncompleteTasks } from '../resume/resumeIncompleteTasks.ts';
 import { retryPolicyOf } from '../resume/retryPolicy.ts';
 import { drainStatus, takeOverJobQueues } from '../resume/takeOver.ts';
 import { OutageRide } from './outageRide.ts';
+import { PlanningWindow } from './planningWindow.ts';
+import { defaultPlanAheadTasks } from '../config.ts';
 
 /** Retry rounds (a scan of the ledger) run at most this often. */
 const roundIntervalMs = 1_000;
@@ -62,6 +64,8 @@ export interface EngineDeps {
   onProgress: () => void;
   /** The job's consumers' settings (task ack-wait, max-deliver). */
   consumers?: ConsumerSettings;
+  /** Copies planning may have sent ahead of their statuses (planningWindow.ts). */
+  planAheadTasks?: number;
 }
 
 export class JobEngine {
@@ -125,13 +129,20 @@ export class JobEngine {
     this.update({ epoch });
 
     let record = (await ledger.job())!.record;
+    const delivery = new DeliveryWatch(jsm, uid, idleCheckMs);
     if (!record.planComplete) {
       try {
         // Copies go out as they are planned (not deletes: those wait for the
-        // whole plan and every copy); a dry run sends nothing.
+        // whole plan and every copy); a dry run sends nothing. Planning stays
+        // a window ahead of the copies' statuses, which are recorded meanwhile.
+        const window = new PlanningWindow(this.deps.planAheadTasks ?? defaultPlanAheadTasks);
         const dispatchCopies = spec.deletion?.dryRun
           ? undefined
-          : (tasks: PlannedTask[]) => dispatchPlannedCopies(js, ledger, uid, epoch, tasks, log);
+          : async (tasks: PlannedTask[]) => {
+              await dispatchPlannedCopies(js, ledger, uid, epoch, tasks, log);
+              window.sent(tasks);
+              await this.waitForRoom(window, ingestor, ledger, delivery);
+            };
         await this.plan(ledger, record, dispatchCopies);
       } catch (err) {
         const failure = listingFailure(err);
@@ -180,7 +191,6 @@ export class JobEngine {
     let roundWanted = false;
     let nextRoundAt = 0;
     let idleCheckAt = 0;
-    const delivery = new DeliveryWatch(jsm, uid, idleCheckMs);
     const outage = new OutageRide(log);
     let nextSummaryAt = 0;
     // Statuses ingested since the last summary: one is owed, even when the
@@ -244,6 +254,35 @@ export class JobEngine {
         this.update({ summary });
       } catch (err) {
         await outage.failed(err); // rethrows a lost stream (a resume re-creates it) or a long outage
+      }
+    }
+  }
+
+  /**
+   * Records statuses until no more than the window's limit of the copies
+   * planning sent are open, keeping the job's progress current meanwhile (a
+   * large job plans for as long as it copies). Copies the workers can no
+   * longer finish (their messages lost) end the engine; the resume re-sends them.
+   */
+  private async waitForRoom(
+    window: PlanningWindow,
+    ingestor: StatusIngestor,
+    ledger: TaskLedger,
+    delivery: DeliveryWatch,
+  ): Promise<void> {
+    let nextSummaryAt = Date.now() + idleCheckMs;
+    while (window.full) {
+      if (this.stopped) throw new Error('stopped while planning');
+      window.settled(await ingestor.ingestBatch(512, 1_000));
+      if (!window.full) return;
+      if ((await delivery.nothingInTransit()) && window.inFlight > 0)
+        throw new LostStreamError(
+          `JetStream holds none of the ${window.inFlight} copies planning sent and is waiting for: they were lost`,
+        );
+      const now = Date.now();
+      if (now >= nextSummaryAt) {
+        this.update({ summary: await ledger.summarize() });
+        nextSummaryAt = Date.now() + Math.max(idleCheckMs, summaryCostFactor * (Date.now() - now));
       }
     }
   }

@@ -2,7 +2,8 @@
 //
 //   /ferry/jobs/<uid>/job            epoch, plan checkpoint, whether planning finished
 //   /ferry/jobs/<uid>/tasks/<taskId> the task's progress (small: rewritten by every status)
-//   /ferry/jobs/<uid>/defs/<taskId>  the task's definition (what to do; written once, deflated)
+//   /ferry/jobs/<uid>/defs/<taskId>  the task's definition (what to do; written once, deflated,
+//                                    removed when the task succeeds)
 //
 // The ledger is the truth a resume starts from: the task definitions are in it,
 // so re-sending the incomplete tasks needs no new listing of the stores. The
@@ -82,7 +83,10 @@ export interface LedgerSummary {
   lastError: TaskError | undefined;
 }
 
-export type UpdateOutcome = { taskId: string } & (TransitionVerdict | { apply: false; why: 'unknown-task' });
+/** What became of a status update: applied or why not, with the state it reported. */
+export type UpdateOutcome = { taskId: string; state: TaskState } & (
+  TransitionVerdict | { apply: false; why: 'unknown-task' }
+);
 
 export class PlanConflictError extends Error {}
 
@@ -275,11 +279,11 @@ export class TaskLedger {
       for (const update of updates) {
         const current = changed.get(update.taskId) ?? reads.get(update.taskId)!.record;
         if (!current) {
-          outcomes.push({ taskId: update.taskId, apply: false, why: 'unknown-task' });
+          outcomes.push({ taskId: update.taskId, state: update.state, apply: false, why: 'unknown-task' });
           continue;
         }
         const verdict = judgeTransition(current, update);
-        outcomes.push({ taskId: update.taskId, ...verdict });
+        outcomes.push({ taskId: update.taskId, state: update.state, ...verdict });
         if (!verdict.apply) continue;
         const { taskId: _id, ...progress } = update;
         changed.set(update.taskId, { ...current, ...progress, updatedAt: this.clock().toISOString() });
@@ -289,8 +293,17 @@ export class TaskLedger {
       let txn = this.etcd.if(this.taskKey(ids[0]!), 'Mod', '==', reads.get(ids[0]!)!.modRevision!);
       for (const id of ids.slice(1))
         txn = txn.and(this.taskKey(id), 'Mod', '==', reads.get(id)!.modRevision!);
+      // A task that succeeded is never sent again: its definition goes with the same commit, so the
+      // ledger holds definitions only of the tasks still to do (ADR 0017). At most 50 updates make a
+      // batch, so puts and deletes stay within maxOpsPerTxn.
+      const succeeded = ids.filter(
+        (id) => changed.get(id)!.state === 'SUCCEEDED' && reads.get(id)!.record!.state !== 'SUCCEEDED',
+      );
       const result = await txn
-        .then(...ids.map((id) => this.etcd.put(this.taskKey(id)).value(JSON.stringify(changed.get(id)))))
+        .then(
+          ...ids.map((id) => this.etcd.put(this.taskKey(id)).value(JSON.stringify(changed.get(id)))),
+          ...succeeded.map((id) => this.etcd.delete().key(this.definitionKey(id))),
+        )
         .commit();
       if (result.succeeded) return outcomes;
       if (round >= 10)

@@ -309,7 +309,11 @@ function progressStatus(progress: EngineProgress, old: ReplicationJobStatus): Pa
       succeeded: summary.tasks.SUCCEEDED,
       failed: summary.tasks.FAILED,
     },
-    progressPercent: progress.phase === 'succeeded' ? 100 : Math.min(99, Math.floor(copiedPercent)),
+    // Unknown while planning goes on (a large job plans as long as it copies, ADR 0017): what is
+    // planned so far is no measure of the whole.
+    ...(progress.phase === 'planning'
+      ? {}
+      : { progressPercent: progress.phase === 'succeeded' ? 100 : Math.min(99, Math.floor(copiedPercent)) }),
     resumes: Math.max(old.resumes ?? 0, progress.epoch - 2, 0),
     // Emptied when a retry fixed them (a merge patch replaces the list).
     ...(summary.failedKeys.length || old.failedObjects?.length ? { failedObjects: summary.failedKeys } : {}),

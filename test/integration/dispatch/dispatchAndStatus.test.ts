@@ -180,7 +180,9 @@ describe('dispatching tasks and ingesting their status', () => {
       uid,
       log,
     );
-    expect(await ingestor.ingestBatch(100, 2_000)).toEqual([{ taskId: taskId(0), apply: true }]);
+    expect(await ingestor.ingestBatch(100, 2_000)).toEqual([
+      { taskId: taskId(0), state: 'SUCCEEDED', apply: true },
+    ]);
     expect(await ledger.countByState()).toMatchObject({ SUCCEEDED: 1 });
     const info = await jsm.consumers.info(streams.status, statusConsumerName(uid));
     expect(info.num_ack_pending + info.num_pending).toBe(0); // the invalid ones were terminated, not left to redeliver
@@ -207,7 +209,7 @@ describe('dispatching tasks and ingesting their status', () => {
       log,
     );
     expect(await ingestor.ingestBatch(100, 2_000)).toEqual([
-      { taskId: taskId(0), apply: false, why: 'stale' },
+      { taskId: taskId(0), state: 'FAILED', apply: false, why: 'stale' },
     ]);
     expect(await ledger.countByState()).toMatchObject({ DISPATCHED: 1, FAILED: 0 });
   });

@@ -116,12 +116,15 @@ describe('the task ledger in etcd', () => {
         { taskId: 'nope', state: 'RUNNING', epoch: 1, attempt: 1 },
       ]),
     ).toEqual([
-      { taskId: t0, apply: true },
-      { taskId: t1, apply: true },
-      { taskId: t0, apply: true },
-      { taskId: t0, apply: true },
-      { taskId: 'nope', apply: false, why: 'unknown-task' },
+      { taskId: t0, state: 'DISPATCHED', apply: true },
+      { taskId: t1, state: 'DISPATCHED', apply: true },
+      { taskId: t0, state: 'RUNNING', apply: true },
+      { taskId: t0, state: 'SUCCEEDED', apply: true },
+      { taskId: 'nope', state: 'RUNNING', apply: false, why: 'unknown-task' },
     ]);
+    // A succeeded task is never sent again: its definition went with the success; t1's stays.
+    expect(await ledger.definition(t0)).toBeUndefined();
+    expect(await ledger.definition(t1)).toEqual(expect.objectContaining({ id: t1 }));
     const epoch = await ledger.openEpoch(); // a resume
     expect(epoch).toBe(2);
     const outcomes = await ledger.applyUpdates([

@@ -19,6 +19,7 @@ describe('the operator configuration', () => {
       taskMaxDeliver: 5,
       natsAuth: {},
       natsFilesRecheckMs: 30_000,
+      planAheadTasks: 1_000,
       etcdAuth: {},
     });
   });

@@ -1,0 +1,112 @@
+// A job's task definitions in etcd stay bounded whatever its size (ADR 0017):
+// planning runs at most a window of copies ahead of their statuses, and a
+// task's definition is removed once the task succeeded. Real operator process,
+// worker pods, kube-apiserver, etcd, NATS and S3; the window is made small so
+// that a 600-task job would exceed it many times over.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { Etcd3 } from 'etcd3';
+import { ledgerPrefix } from '../../../api/names.ts';
+import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
+import { bedEndpoints } from '../../support/bed.ts';
+import { bucketHashes, bucketWith, hashes } from '../../support/bucketContents.ts';
+import {
+  s3CredentialsSecret,
+  startReplicationBed,
+  type ReplicationBed,
+} from '../../support/replicationBed.ts';
+import { waitFor } from '../../support/wait.ts';
+
+const namespace = `plan-window-it-${Date.now()}`;
+const logDir = mkdtempSync(path.join(os.tmpdir(), 'ferry-plan-window-it-'));
+const window = 20;
+/** One plan step holds at most twice its 100 tasks (taskPlanner.ts): the window is checked between steps. */
+const largestStep = 200;
+
+describe('the task ledger of a job larger than the planning window', () => {
+  let bed: ReplicationBed;
+  let etcd: Etcd3;
+
+  beforeAll(async () => {
+    bed = await startReplicationBed({
+      namespace,
+      name: 'plan-window-it',
+      logDir,
+      operatorEnv: { FERRY_PLAN_AHEAD_TASKS: String(window) },
+    });
+    etcd = new Etcd3({ hosts: bedEndpoints().ledgerEtcdUrl });
+  });
+
+  afterAll(async () => {
+    etcd?.close();
+    await bed?.stop();
+  });
+
+  const s3Store = (bucket: string) => ({
+    s3: { endpoint: bedEndpoints().s3.endpoint, bucket, credentialsSecretRef: { name: s3CredentialsSecret } },
+  });
+
+  it('holds at most the window and one plan step of definitions, and none once every task succeeded', async () => {
+    const contents = new Map<string, Buffer>(
+      Array.from({ length: 600 }, (_, i) => [`obj/${String(i).padStart(4, '0')}`, randomBytes(64)] as const),
+    );
+    const source = `window-src-${Date.now()}`;
+    const destination = `window-dst-${Date.now()}`;
+    await bucketWith(bed.s3, source, contents);
+    await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
+
+    // One object per task: 600 tasks.
+    await bed.createJob('windowed', {
+      source: s3Store(source),
+      destination: s3Store(destination),
+      tasks: { maxObjects: 1 },
+    });
+    let uid: string | undefined;
+    await waitFor('the job to have a UID', async () => {
+      uid = (await bed.readJob('windowed')).metadata?.uid;
+      return uid !== undefined;
+    });
+    const prefix = ledgerPrefix(uid!);
+    const count = (what: 'defs' | 'tasks') => etcd.getAll().prefix(`${prefix}${what}/`).count();
+
+    let peakDefinitions = 0;
+    let job: ReplicationJob | undefined;
+    let sawPlanningHeld = false;
+    await waitFor(
+      'the job to finish',
+      async () => {
+        const [definitions, records] = await Promise.all([
+          count('defs'),
+          etcd.getAll().prefix(`${prefix}tasks/`).strings(),
+        ]);
+        peakDefinitions = Math.max(peakDefinitions, definitions);
+        const tasks = Object.keys(records).length;
+        const succeeded = Object.values(records).filter(
+          (r) => (JSON.parse(r) as { state: string }).state === 'SUCCEEDED',
+        ).length;
+        // Planning waited: copies succeeded while the plan was still short of the job's tasks.
+        sawPlanningHeld ||= succeeded > 0 && tasks < contents.size;
+        job = await bed.readJob('windowed');
+        return job.status?.phase === 'Succeeded' || job.status?.phase === 'Failed';
+      },
+      180_000,
+    );
+
+    expect(job!.status).toMatchObject({
+      phase: 'Succeeded',
+      objects: { planned: contents.size, copied: contents.size, failed: 0 },
+      tasks: { succeeded: contents.size, failed: 0 },
+      progressPercent: 100,
+    });
+    expect(await bucketHashes(bed.s3, destination)).toEqual(hashes(contents));
+    expect(sawPlanningHeld).toBe(true);
+    expect(peakDefinitions).toBeGreaterThan(0);
+    expect(peakDefinitions).toBeLessThanOrEqual(window + largestStep);
+    // Every task's record stays (the job's exact progress); no definition does.
+    expect(await count('tasks')).toBe(contents.size);
+    expect(await count('defs')).toBe(0);
+  }, 240_000);
+});
