@@ -10,7 +10,7 @@
 // restart, a leader change, a recovery, or a user's retry. So status.resumes,
 // epoch − 2, counts those and nothing else: retry rounds keep the epoch.
 import type * as k8s from '@kubernetes/client-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'winston';
 import type { Etcd3 } from 'etcd3';
@@ -33,8 +33,8 @@ import {
   taskId,
   type PlanTotals,
 } from '../planner/taskPlanner.ts';
-import { sendIncompleteTasks } from '../resume/resumeIncompleteTasks.ts';
-import { retryPolicyOf } from '../resume/retryPolicy.ts';
+import { retryChosenTasks, sendIncompleteTasks } from '../resume/resumeIncompleteTasks.ts';
+import { retryPolicyOf, type RetryPolicy } from '../resume/retryPolicy.ts';
 import { drainStatus, takeOverJobQueues } from '../resume/takeOver.ts';
 import { OutageRide } from './outageRide.ts';
 import { PlanningWindow } from './planningWindow.ts';
@@ -56,6 +56,41 @@ export interface EngineProgress {
   failure?: { reason: string; message: string };
 }
 
+/** What the engine needs to keep copying in step with planning (planningWindow.ts). */
+interface CopyingWhilePlanning {
+  window: PlanningWindow;
+  ingestor: StatusIngestor;
+  ledger: TaskLedger;
+  delivery: DeliveryWatch;
+  js: JetStreamClient;
+  uid: string;
+  epoch: number;
+  policy: RetryPolicy;
+  outage: OutageRide;
+}
+
+/** Planning stopped because more copies were given up than it may run ahead of: the job fails. */
+class PlanningStopped extends Error {
+  readonly summary: LedgerSummary;
+  readonly failure: { reason: string; message: string };
+
+  private constructor(summary: LedgerSummary, failure: { reason: string; message: string }) {
+    super(failure.message);
+    this.summary = summary;
+    this.failure = failure;
+  }
+
+  static async after(c: CopyingWhilePlanning): Promise<PlanningStopped> {
+    const summary = await c.ledger.summarize();
+    const keys = summary.failedKeys.slice(0, 5).join(', ');
+    const cause = summary.lastError ? ` (${summary.lastError.message})` : '';
+    return new PlanningStopped(summary, {
+      reason: 'TasksFailed',
+      message: `${summary.objectsFailed} objects failed: ${keys}${cause}; planning stopped after ${c.window.givenUp} copies were given up (more than the ${c.window.limit} it may run ahead), and goes on after a retry request`,
+    });
+  }
+}
+
 export interface EngineDeps {
   etcd: Etcd3;
   nats: () => Promise<NatsConnection>;
@@ -72,6 +107,8 @@ export class JobEngine {
   progress: EngineProgress = { phase: 'planning', epoch: 0 };
   private stopped = false;
   private done: Promise<void> | undefined;
+  /** When the job's progress is next summarized while planning. */
+  private nextPlanningSummaryAt = 0;
   /** Aborted by stop(): ends a listing that waits for its worker. */
   private readonly stopping = new AbortController();
   private readonly job: ReplicationJob;
@@ -130,21 +167,48 @@ export class JobEngine {
 
     let record = (await ledger.job())!.record;
     const delivery = new DeliveryWatch(jsm, uid, idleCheckMs);
+    const policy = retryPolicyOf(spec.retry);
     if (!record.planComplete) {
       try {
         // Copies go out as they are planned (not deletes: those wait for the
         // whole plan and every copy); a dry run sends nothing. Planning stays
-        // a window ahead of the copies' statuses, which are recorded meanwhile.
-        const window = new PlanningWindow(this.deps.planAheadTasks ?? defaultPlanAheadTasks);
-        const dispatchCopies = spec.deletion?.dryRun
-          ? undefined
-          : async (tasks: PlannedTask[]) => {
-              await dispatchPlannedCopies(js, ledger, uid, epoch, tasks, log);
-              window.sent(tasks);
-              await this.waitForRoom(window, ingestor, ledger, delivery);
-            };
+        // a window ahead of the copies, whose statuses are recorded meanwhile.
+        const copying: CopyingWhilePlanning = {
+          window: new PlanningWindow(this.deps.planAheadTasks ?? defaultPlanAheadTasks),
+          ...{ ingestor, ledger, delivery, js, uid, epoch, policy },
+          outage: new OutageRide(log),
+        };
+        let dispatchCopies: ((tasks: PlannedTask[]) => Promise<void>) | undefined;
+        if (!spec.deletion?.dryRun) {
+          // A plan resumed part-way: the copies it recorded and did not finish
+          // go out again now, inside the window, rather than after the rest of
+          // a plan that may take as long as the copying.
+          // Tasks an interrupted step recorded past the checkpoint are planned
+          // again (never sent: a step's copies go out after its commit), so
+          // they go first.
+          await ledger.dropUncheckpointedTasks(record.checkpoint.tasks, taskId);
+          if (record.checkpoint.tasks > 0)
+            await sendIncompleteTasks(ledger, js, uid, {
+              epoch,
+              resume: true,
+              retryFailed: false,
+              policy,
+              log,
+              planComplete: false,
+              onSent: (tasks) => copying.window.sent(tasks),
+            });
+          dispatchCopies = async (tasks) => {
+            await dispatchPlannedCopies(js, ledger, uid, epoch, tasks, log);
+            copying.window.sent(tasks);
+            await this.keepPlanningWithinWindow(copying);
+          };
+        }
         await this.plan(ledger, record, dispatchCopies);
       } catch (err) {
+        if (err instanceof PlanningStopped) {
+          this.update({ phase: 'failed', summary: err.summary, failure: err.failure });
+          return;
+        }
         const failure = listingFailure(err);
         if (!failure) throw err;
         this.update({ phase: 'failed', failure });
@@ -162,7 +226,6 @@ export class JobEngine {
       this.update({ phase: 'succeeded', totals, summary: await ledger.summarize() });
       return;
     }
-    const policy = retryPolicyOf(spec.retry);
     // A retry request not yet acted on re-sends the tasks given up, once.
     const retryRequest =
       spec.retryRequest !== undefined && spec.retryRequest !== record.retryRequest
@@ -259,32 +322,54 @@ export class JobEngine {
   }
 
   /**
-   * Records statuses until no more than the window's limit of the copies
-   * planning sent are open, keeping the job's progress current meanwhile (a
-   * large job plans for as long as it copies). Copies the workers can no
-   * longer finish (their messages lost) end the engine; the resume re-sends them.
+   * Records statuses until no more than the window's limit of the copies sent
+   * while planning are open, sending failed ones again after their back-off,
+   * and keeps the job's progress current (a large job plans for as long as it
+   * copies). Rides through NATS and etcd outages as the engine does after
+   * planning (ADR 0008). Copies the workers can no longer finish (their
+   * messages lost) end the engine: the resume re-sends them. More copies given
+   * up than the window holds stop planning, and the job fails: a job whose
+   * every copy fails should say so, not plan on.
    */
-  private async waitForRoom(
-    window: PlanningWindow,
-    ingestor: StatusIngestor,
-    ledger: TaskLedger,
-    delivery: DeliveryWatch,
-  ): Promise<void> {
-    let nextSummaryAt = Date.now() + idleCheckMs;
-    while (window.full) {
+  private async keepPlanningWithinWindow(c: CopyingWhilePlanning): Promise<void> {
+    let nextRetryAt = 0;
+    while (c.window.full) {
       if (this.stopped) throw new Error('stopped while planning');
-      window.settled(await ingestor.ingestBatch(512, 1_000));
-      if (!window.full) return;
-      if ((await delivery.nothingInTransit()) && window.inFlight > 0)
-        throw new LostStreamError(
-          `JetStream holds none of the ${window.inFlight} copies planning sent and is waiting for: they were lost`,
-        );
-      const now = Date.now();
-      if (now >= nextSummaryAt) {
-        this.update({ summary: await ledger.summarize() });
-        nextSummaryAt = Date.now() + Math.max(idleCheckMs, summaryCostFactor * (Date.now() - now));
+      try {
+        c.window.recorded(await c.ingestor.ingestBatch(512, 1_000));
+        const now = Date.now();
+        if (c.window.failed.size > 0 && now >= nextRetryAt) {
+          const round = await retryChosenTasks(c.ledger, c.js, c.uid, [...c.window.failed], {
+            epoch: c.epoch,
+            policy: c.policy,
+            now,
+          });
+          c.window.retried(round);
+          nextRetryAt = Math.max(now + roundIntervalMs, round.nextDueAt ?? 0);
+          if (c.window.givenUp > c.window.limit) throw await PlanningStopped.after(c);
+        }
+        // Failed copies backing off are held here, not in JetStream.
+        const inJetStream = c.window.inFlight - c.window.failed.size;
+        if (c.window.full && (await c.delivery.nothingInTransit()) && inJetStream > 0)
+          throw new LostStreamError(
+            `JetStream holds none of the ${inJetStream} copies sent while planning that are still open: they were lost`,
+          );
+        await this.summarizeWhenDue(c.ledger);
+        c.outage.ok();
+      } catch (err) {
+        if (err instanceof PlanningStopped) throw err;
+        await c.outage.failed(err); // rethrows a lost stream (a resume re-creates it) or a long outage
       }
     }
+    await this.summarizeWhenDue(c.ledger);
+  }
+
+  /** The job's progress while planning, spaced like the running engine's summaries. */
+  private async summarizeWhenDue(ledger: TaskLedger): Promise<void> {
+    const now = Date.now();
+    if (now < this.nextPlanningSummaryAt) return;
+    this.update({ summary: await ledger.summarize() });
+    this.nextPlanningSummaryAt = Date.now() + Math.max(idleCheckMs, summaryCostFactor * (Date.now() - now));
   }
 
   /**

@@ -134,6 +134,12 @@ export class TaskLedger {
     return kv ? decodeDefinition(kv.value) : undefined;
   }
 
+  /** One task's record. */
+  async task(taskId: string): Promise<TaskRecord | undefined> {
+    const kv = (await this.etcd.get(this.taskKey(taskId)).exec()).kvs[0];
+    return kv ? (JSON.parse(kv.value.toString()) as TaskRecord) : undefined;
+  }
+
   async job(): Promise<{ record: JobRecord; modRevision: string } | undefined> {
     const response = await this.etcd.get(this.jobKey()).exec();
     const kv = response.kvs[0];

@@ -13,7 +13,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from 'winston';
 import { streams } from '../../api/names.ts';
-import { tasksSubject } from '../../api/tasks.ts';
+import { tasksSubject, type PlannedTask } from '../../api/tasks.ts';
 import { dispatchTasks, type Dispatch } from '../dispatch/dispatcher.ts';
 import type { TaskLedger, TaskRecord } from '../ledger/taskLedger.ts';
 import { dispose, retryPolicyOf, type RetryPolicy } from './retryPolicy.ts';
@@ -29,6 +29,10 @@ export interface SendOptions {
   /** Tasks dispatched per ledger transaction and publish round. */
   batchSize?: number;
   log?: Logger;
+  /** False while planning goes on: deletes wait for the whole plan, whatever the copies' state. */
+  planComplete?: boolean;
+  /** Told of the tasks each dispatch sent. */
+  onSent?: (tasks: PlannedTask[]) => void;
 }
 
 export interface SendSummary {
@@ -60,7 +64,9 @@ export async function sendIncompleteTasks(
   const send = async () => {
     if (batch.length === 0) return;
     const outcomes = await dispatchTasks(js, ledger, jobUid, batch);
-    const sent = outcomes.filter((o) => o.apply).length;
+    const applied = new Set(outcomes.filter((o) => o.apply).map((o) => o.taskId));
+    const sent = applied.size;
+    options.onSent?.(batch.filter((d) => applied.has(d.task.id)).map((d) => d.task));
     summary.resent += sent;
     options.log?.debug('dispatched tasks', { tasks: sent, epoch, resume: options.resume });
     batch = [];
@@ -101,7 +107,7 @@ export async function sendIncompleteTasks(
   }
   await send();
 
-  if (copiesIncomplete > 0) {
+  if (copiesIncomplete > 0 || options.planComplete === false) {
     summary.deletesHeld = deletes.length;
   } else {
     for (const d of deletes) {
@@ -111,6 +117,56 @@ export async function sendIncompleteTasks(
     await send();
   }
   return summary;
+}
+
+/** What a retry round of chosen copies did: sent, still backing off, or settled for good. */
+export interface ChosenRound {
+  sent: string[];
+  /** Backing off, and when the first is due. */
+  waiting: string[];
+  nextDueAt?: number;
+  givenUp: string[];
+  /** Succeeded (or unknown to the ledger): nothing more will come of them. */
+  settled: string[];
+  /** In a worker's hands again (a later attempt): not failed any more. */
+  inFlight: string[];
+}
+
+/**
+ * A retry round over chosen tasks (the copies planning sent and saw fail),
+ * without reading the whole ledger: each is judged as sendIncompleteTasks
+ * judges it, and sent again when its back-off has passed.
+ */
+export async function retryChosenTasks(
+  ledger: TaskLedger,
+  js: JetStreamClient,
+  jobUid: string,
+  taskIds: Iterable<string>,
+  options: Pick<SendOptions, 'epoch' | 'policy' | 'now'>,
+): Promise<ChosenRound> {
+  const ctx = { resume: false, retryFailed: false, policy: options.policy, now: options.now ?? Date.now() };
+  const round: ChosenRound = { sent: [], waiting: [], givenUp: [], settled: [], inFlight: [] };
+  const dispatches: Dispatch[] = [];
+  for (const taskId of taskIds) {
+    const record = await ledger.task(taskId);
+    const disposition = record ? dispose(record, ctx) : { kind: 'done' as const };
+    if (disposition.kind === 'send') {
+      const task = await ledger.definition(taskId);
+      if (!task) throw new Error(`the ledger has progress but no definition for task ${taskId}`);
+      dispatches.push({ task, epoch: options.epoch, attempt: record!.attempt + 1 });
+    } else if (disposition.kind === 'wait') {
+      round.waiting.push(taskId);
+      round.nextDueAt = Math.min(round.nextDueAt ?? Infinity, disposition.dueAt);
+    } else if (disposition.kind === 'givenUp') round.givenUp.push(taskId);
+    else if (disposition.kind === 'inFlight') round.inFlight.push(taskId);
+    else round.settled.push(taskId);
+  }
+  if (dispatches.length > 0) {
+    // A dispatch refused was overtaken by a status of the same task: the next round judges it anew.
+    const outcomes = await dispatchTasks(js, ledger, jobUid, dispatches);
+    for (const o of outcomes) if (o.apply) round.sent.push(o.taskId);
+  }
+  return round;
 }
 
 export interface ResumeOptions {

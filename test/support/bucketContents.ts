@@ -33,6 +33,16 @@ export async function bucketWith(
   ferryChecksums = false,
 ): Promise<void> {
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await putObjects(s3, bucket, contents, ferryChecksums);
+}
+
+/** Writes `contents` into the existing `bucket` (see bucketWith). */
+export async function putObjects(
+  s3: S3Client,
+  bucket: string,
+  contents: Map<string, Buffer>,
+  ferryChecksums = false,
+): Promise<void> {
   const entries = [...contents];
   // 25 at a time: hundreds of objects fill in a second, without flooding the server.
   for (let i = 0; i < entries.length; i += 25)

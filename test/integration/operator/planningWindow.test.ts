@@ -7,12 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectsCommand } from '@aws-sdk/client-s3';
+import * as k8s from '@kubernetes/client-node';
 import { Etcd3 } from 'etcd3';
 import { ledgerPrefix } from '../../../api/names.ts';
-import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
+import { group, plural, version, type ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { bedEndpoints } from '../../support/bed.ts';
-import { bucketHashes, bucketWith, hashes } from '../../support/bucketContents.ts';
+import { bucketHashes, bucketWith, hashes, putObjects } from '../../support/bucketContents.ts';
 import {
   s3CredentialsSecret,
   startReplicationBed,
@@ -109,4 +110,85 @@ describe('the task ledger of a job larger than the planning window', () => {
     expect(await count('tasks')).toBe(contents.size);
     expect(await count('defs')).toBe(0);
   }, 240_000);
+
+  it('stops planning and fails the job when more copies are given up than the window holds, and goes on after a retry', async () => {
+    const contents = new Map<string, Buffer>(
+      Array.from({ length: 600 }, (_, i) => [`gone/${String(i).padStart(4, '0')}`, randomBytes(64)] as const),
+    );
+    const source = `window-gone-src-${Date.now()}`;
+    const destination = `window-gone-dst-${Date.now()}`;
+    await bucketWith(bed.s3, source, contents);
+    await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
+    await bed.createJob('vanishing', {
+      source: s3Store(source),
+      destination: s3Store(destination),
+      tasks: { maxObjects: 1 },
+    });
+    let uid: string | undefined;
+    await waitFor('the job to have recorded its first planned tasks', async () => {
+      uid = (await bed.readJob('vanishing')).metadata?.uid;
+      return (
+        uid !== undefined &&
+        (await etcd
+          .getAll()
+          .prefix(`${ledgerPrefix(uid)}tasks/`)
+          .count()) > 0
+      );
+    });
+    // Listed already (one page holds all 600 keys): every copy still to run now fails for good (NoSuchKey).
+    const keys = [...contents.keys()];
+    for (let i = 0; i < keys.length; i += 500)
+      await bed.s3.send(
+        new DeleteObjectsCommand({
+          Bucket: source,
+          Delete: { Objects: keys.slice(i, i + 500).map((Key) => ({ Key })) },
+        }),
+      );
+
+    let job: ReplicationJob | undefined;
+    await waitFor(
+      'the job to fail',
+      async () => {
+        job = await bed.readJob('vanishing');
+        return job.status?.phase === 'Failed' || job.status?.phase === 'Succeeded';
+      },
+      120_000,
+    );
+    const failed = job!.status?.conditions?.find((c) => c.type === 'Failed');
+    expect(failed).toMatchObject({ status: 'True', reason: 'TasksFailed' });
+    expect(failed?.message).toMatch(/planning stopped after \d+ copies were given up \(more than the 20/);
+    expect(job!.status?.objects?.failed).toBeGreaterThan(window);
+    // Planning stopped short: the rest of the job was never planned, nor copied.
+    const recorded = await etcd
+      .getAll()
+      .prefix(`${ledgerPrefix(uid!)}tasks/`)
+      .count();
+    expect(recorded).toBeLessThan(contents.size);
+
+    // The objects are back; a retry request plans the rest and retries what failed.
+    await putObjects(bed.s3, source, contents);
+    await bed.objects.patchNamespacedCustomObject(
+      {
+        group,
+        version,
+        namespace,
+        plural,
+        name: 'vanishing',
+        body: { spec: { retryRequest: 'objects-restored' } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await waitFor(
+      'the retried job to succeed',
+      async () => {
+        job = await bed.readJob('vanishing');
+        return job.status?.phase === 'Succeeded';
+      },
+      120_000,
+    );
+    expect(job!.status).toMatchObject({
+      objects: { planned: contents.size, copied: contents.size, failed: 0 },
+    });
+    expect(await bucketHashes(bed.s3, destination)).toEqual(hashes(contents));
+  }, 300_000);
 });
