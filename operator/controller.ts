@@ -14,6 +14,7 @@ import { WorkQueue, type ProcessOutcome } from './workQueue.ts';
 import type { JobEngine } from './engine/jobEngine.ts';
 import { applyAction } from './reconcile/apply.ts';
 import { natsEntriesOf } from './reconcile/workerNatsAccess.ts';
+import { uploadAbortRole } from './reconcile/uploadAbortPod.ts';
 import { Reason } from './reconcile/conditions.ts';
 import { decide, type DecideSettings, type Observed } from './reconcile/decide.ts';
 import { statusMergePatch } from './reconcile/statusPatch.ts';
@@ -270,7 +271,20 @@ export class ReplicationJobController {
       if ((err as { code?: number }).code !== 404) throw err;
       tokenSecretExists = false;
     }
-    return { job, pods, tokenSecretExists, workerSecretNats, now, progress: this.engines.get(uid)?.progress };
+    // A deleted job whose workers are gone: what is left open at a filesystem destination (decide.ts).
+    const abortingUploads =
+      job.metadata?.deletionTimestamp !== undefined &&
+      job.spec.destination.filesystem !== undefined &&
+      !pods.some((p) => p.metadata?.labels?.[labels.role] !== uploadAbortRole);
+    return {
+      job,
+      pods,
+      tokenSecretExists,
+      workerSecretNats,
+      now,
+      progress: this.engines.get(uid)?.progress,
+      ...(abortingUploads ? { uploadsToAbort: await this.external.uploadsToAbort(uid) } : {}),
+    };
   }
 
   private updatePhaseGauge(): void {

@@ -66,6 +66,38 @@ function parseStore(raw: string): StoreConfig {
   );
 }
 
+/** A multipart upload a deleted job left open at its destination. */
+export interface UploadToAbort {
+  key: string;
+  uploadId: string;
+}
+
+/** The configuration of a deleted job's upload-abort run: the destination store and what to abort. */
+export interface UploadAbortConfig {
+  store: StoreConfig;
+  uploads: UploadToAbort[];
+}
+
+/** Set in a deleted job's upload-abort pod only (operator/reconcile/uploadAbortPod.ts). */
+export function isUploadAbortRun(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[workerEnv.abortUploads] !== undefined;
+}
+
+export function loadUploadAbortConfig(env: NodeJS.ProcessEnv = process.env): UploadAbortConfig {
+  const raw = required(env, workerEnv.abortUploads);
+  let uploads: unknown;
+  try {
+    uploads = JSON.parse(raw);
+  } catch (err) {
+    throw new WorkerConfigError(`${workerEnv.abortUploads} is not valid JSON: ${(err as Error).message}`);
+  }
+  const valid = (u: unknown): u is UploadToAbort =>
+    typeof (u as UploadToAbort)?.key === 'string' && typeof (u as UploadToAbort)?.uploadId === 'string';
+  if (!Array.isArray(uploads) || !uploads.every(valid))
+    throw new WorkerConfigError(`${workerEnv.abortUploads} must be a JSON array of {"key", "uploadId"}`);
+  return { store: parseStore(required(env, workerEnv.store)), uploads };
+}
+
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const role = required(env, workerEnv.role);
   if (!(workerRoles as readonly string[]).includes(role)) {

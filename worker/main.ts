@@ -15,7 +15,14 @@ import { jetstream } from '@nats-io/jetstream';
 import { createLogger } from '../common/logging.ts';
 import { startProbeServer } from '../common/probes.ts';
 import { describeNatsAuth, natsConnectionOptions } from '../common/natsAuth.ts';
-import { loadWorkerConfig, WorkerConfigError, type WorkerConfig } from './config.ts';
+import {
+  isUploadAbortRun,
+  loadUploadAbortConfig,
+  loadWorkerConfig,
+  WorkerConfigError,
+  type WorkerConfig,
+} from './config.ts';
+import { abortUploads } from './transfer/abortUploads.ts';
 import { announceDestination, announceListing, DestinationDirectory } from './endpoints.ts';
 import { createListingRoute } from './listing/listingEndpoint.ts';
 import { FilesystemStore, openObjectStore } from './storage/index.ts';
@@ -44,7 +51,19 @@ async function connectNats(config: WorkerConfig): Promise<NatsConnection> {
 
 class NatsUnreachableError extends Error {}
 
+/** A deleted job's upload-abort pod: abort, and exit. No NATS, no endpoint. */
+async function abortLeftUploads(): Promise<void> {
+  const { store: storeConfig, uploads } = loadUploadAbortConfig();
+  const store = openObjectStore(storeConfig);
+  try {
+    await abortUploads(store, uploads, log);
+  } finally {
+    await store.close();
+  }
+}
+
 async function main(): Promise<void> {
+  if (isUploadAbortRun()) return abortLeftUploads();
   const config = loadWorkerConfig();
   const jobLog = log.child({
     namespace: config.jobNamespace,

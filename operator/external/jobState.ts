@@ -16,6 +16,7 @@ import {
   type ConsumerSettings,
 } from '../dispatch/streams.ts';
 import { abortOpenUploads, openUploadsOf, type AbortedUploads } from './openUploads.ts';
+import type { UploadToAbort } from '../../worker/config.ts';
 
 export class ExternalJobState {
   private readonly etcd: Etcd3;
@@ -43,6 +44,16 @@ export class ExternalJobState {
    * Aborts the multipart uploads the job left open at its destination (see
    * openUploads.ts). Run before remove(), which drops the records naming them.
    */
+  /** The job's uploads still open, with their keys: undefined when the records cannot be read. */
+  async uploadsToAbort(jobUid: string): Promise<UploadToAbort[] | undefined> {
+    try {
+      const open = await openUploadsOf((await this.jsm()).jetstream(), jobUid);
+      return open.flatMap((u) => (u.key !== undefined ? [{ key: u.key, uploadId: u.uploadId }] : []));
+    } catch {
+      return undefined; // best effort (openUploads.ts): the deletion goes on
+    }
+  }
+
   async abortOpenUploads(job: ReplicationJob, core: k8s.CoreV1Api): Promise<AbortedUploads> {
     let open;
     try {

@@ -62,11 +62,9 @@ export async function abortOpenUploads(
   const result: AbortedUploads = { aborted: 0, left: [] };
   if (uploads.length === 0) return result;
   const destination = job.spec.destination;
-  if (!destination.s3) {
-    // Part files sit on the destination's volume, which only its (deleted) worker pods mount.
-    result.left.push({ count: uploads.length, reason: 'part files on a filesystem destination' });
-    return result;
-  }
+  // A filesystem destination's part files sit on its volume: the upload-abort pod, which mounts it,
+  // has dealt with them before this (operator/reconcile/uploadAbortPod.ts).
+  if (!destination.s3) return result;
   const keyed = uploads.filter((u): u is UploadRecord & { key: string } => u.key !== undefined);
   if (keyed.length < uploads.length)
     result.left.push({ count: uploads.length - keyed.length, reason: 'recorded without their object key' });

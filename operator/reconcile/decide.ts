@@ -8,6 +8,8 @@ import { annotations, finalizer, labels, workerRoles, type WorkerRole } from '..
 import type { EngineProgress } from '../engine/jobEngine.ts';
 import { ConditionType, isConditionTrue, Reason, setCondition, type ConditionUpdate } from './conditions.ts';
 import { podOutdated } from './podTemplate.ts';
+import { isUploadAbortPod, uploadAbortDeadlineMs, uploadAbortPod } from './uploadAbortPod.ts';
+import type { UploadToAbort } from '../../worker/config.ts';
 import { sameNatsEntries } from './workerNatsAccess.ts';
 import { desiredReplicas, desiredWorkerPod, slotName, type WorkerPodSettings } from './workerPods.ts';
 
@@ -21,6 +23,11 @@ export interface Observed {
   now: Date;
   /** The job's task engine, when one runs for it (the leader's, in memory). */
   progress?: EngineProgress;
+  /**
+   * A deleted job's uploads still open at a filesystem destination (read once
+   * its worker pods are gone; undefined when not read or unreadable).
+   */
+  uploadsToAbort?: readonly UploadToAbort[];
 }
 
 export interface DecideSettings extends WorkerPodSettings {
@@ -320,6 +327,63 @@ function progressStatus(progress: EngineProgress, old: ReplicationJobStatus): Pa
   };
 }
 
+/**
+ * A deleted job's uploads left open at a filesystem destination: a pod that
+ * mounts the volume aborts them (uploadAbortPod.ts), waited for a bounded
+ * time. `waitMs` while it runs; then the deletion goes on, saying what became
+ * of them. S3 destinations' uploads are aborted by RemoveExternalState.
+ */
+function planUploadAbort(
+  observed: Observed,
+  settings: DecideSettings,
+): { actions: Action[]; events: JobEvent[]; waitMs?: number } {
+  const { job, now } = observed;
+  if (!job.spec.destination.filesystem) return { actions: [], events: [] };
+  const pod = observed.pods.find(isUploadAbortPod);
+  if (!pod) {
+    const uploads = observed.uploadsToAbort ?? [];
+    if (uploads.length === 0) return { actions: [], events: [] };
+    return {
+      actions: [{ kind: 'CreatePod', pod: uploadAbortPod(job, uploads, settings) }],
+      events: [
+        {
+          type: 'Normal',
+          reason: Reason.AbortingUploads,
+          message: `aborting ${uploads.length} uploads left open at the destination (their part files)`,
+        },
+      ],
+      waitMs: 2_000,
+    };
+  }
+  const name = pod.metadata!.name!;
+  const remove: Action[] = pod.metadata?.deletionTimestamp ? [] : [{ kind: 'DeletePod', name }];
+  if (pod.status?.phase === 'Succeeded')
+    return {
+      actions: remove,
+      events: [
+        { type: 'Normal', reason: Reason.UploadsAborted, message: `${name} aborted the uploads left open` },
+      ],
+    };
+  // A Date in the types, an RFC 3339 string from the custom objects API: new Date takes either.
+  const deletingFor = now.getTime() - new Date(job.metadata!.deletionTimestamp ?? now).getTime();
+  if (pod.status?.phase !== 'Failed' && deletingFor < uploadAbortDeadlineMs)
+    return { actions: [], events: [], waitMs: 2_000 };
+  const why =
+    pod.status?.phase === 'Failed'
+      ? describePodEnd(pod)
+      : `${name} did not finish within ${uploadAbortDeadlineMs / 1000} s${podWaiting(pod) ? ` (${podWaiting(pod)})` : ''}`;
+  return {
+    actions: remove,
+    events: [
+      {
+        type: 'Warning',
+        reason: Reason.UploadsLeft,
+        message: `uploads left open at the destination, their part files on its volume under .ferry-staging/: ${why}`,
+      },
+    ],
+  };
+}
+
 export function decide(observed: Observed, settings: DecideSettings): Decision {
   const { job, pods, now } = observed;
   const meta = job.metadata!;
@@ -330,13 +394,17 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
   // finishing a task), so a deleted job leaves nothing behind.
   if (meta.deletionTimestamp) {
     if (!hasFinalizer) return { actions: [], events: [] };
-    const actions: Action[] = pods
+    const workers = pods.filter((p) => !isUploadAbortPod(p));
+    const actions: Action[] = workers
       .filter((p) => !p.metadata?.deletionTimestamp)
       .map((p) => ({ kind: 'DeletePod', name: p.metadata!.name! }));
     if (observed.tokenSecretExists) actions.push({ kind: 'DeleteTokenSecret' });
-    if (pods.length > 0) return { actions, events: [], requeueAfterMs: 2_000 };
+    if (workers.length > 0) return { actions, events: [], requeueAfterMs: 2_000 };
+    const abort = planUploadAbort(observed, settings);
+    actions.push(...abort.actions);
+    if (abort.waitMs !== undefined) return { actions, events: abort.events, requeueAfterMs: abort.waitMs };
     actions.push({ kind: 'RemoveExternalState' }, { kind: 'RemoveFinalizer' });
-    return { actions, events: [] };
+    return { actions, events: abort.events };
   }
 
   const actions: Action[] = hasFinalizer ? [] : [{ kind: 'AddFinalizer' }];

@@ -93,6 +93,32 @@ function storeFor(job: ReplicationJob, role: WorkerRole): Store {
   return role === 'source' ? job.spec.source : job.spec.destination;
 }
 
+/** Where a pool's pods run, and as whom (they need no API access). */
+export function poolPlacement(pool: WorkerPool): Partial<k8s.V1PodSpec> {
+  return {
+    serviceAccountName: pool.serviceAccountName,
+    automountServiceAccountToken: false,
+    nodeSelector: pool.nodeSelector,
+    tolerations: pool.tolerations as k8s.V1Toleration[] | undefined,
+    affinity: pool.affinity as k8s.V1Affinity | undefined,
+  };
+}
+
+/** What every pod Ferry runs for a job may do: nothing privileged. */
+export const podSecurityContext: k8s.V1PodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
+  fsGroup: 65532,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+export const containerSecurityContext: k8s.V1SecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+};
+
 function storeEnv(store: Store): k8s.V1EnvVar[] {
   const env: k8s.V1EnvVar[] = [];
   if (store.s3) {
@@ -114,7 +140,7 @@ function storeEnv(store: Store): k8s.V1EnvVar[] {
 }
 
 /** The store as the worker reads it from FERRY_STORE: the spec, plus where volumes are mounted. */
-function storeConfig(store: Store): object {
+export function storeConfig(store: Store): object {
   if (store.filesystem) return { filesystem: { ...store.filesystem, mountPath: storeMountPath } };
   const { credentialsSecretRef: _credentials, caBundleSecretRef, ...s3 } = store.s3!;
   return {
@@ -127,7 +153,7 @@ function storeConfig(store: Store): object {
   };
 }
 
-function storeVolumes(
+export function storeVolumes(
   store: Store,
   role: WorkerRole,
 ): { volumes: k8s.V1Volume[]; mounts: k8s.V1VolumeMount[] } {
@@ -201,19 +227,9 @@ function workerPodSpec(
     // The operator replaces failed pods itself, with back-off, so the job's
     // status can say what failed; the kubelet must not restart them silently.
     restartPolicy: 'Never',
-    serviceAccountName: pool.serviceAccountName,
-    automountServiceAccountToken: false,
-    nodeSelector: pool.nodeSelector,
-    tolerations: pool.tolerations as k8s.V1Toleration[] | undefined,
-    affinity: pool.affinity as k8s.V1Affinity | undefined,
+    ...poolPlacement(pool),
     terminationGracePeriodSeconds: 30,
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: 65532,
-      runAsGroup: 65532,
-      fsGroup: 65532,
-      seccompProfile: { type: 'RuntimeDefault' },
-    },
+    securityContext: podSecurityContext,
     volumes: [...volumes, ...nats.volumes],
     containers: [
       {
@@ -251,12 +267,7 @@ function workerPodSpec(
         readinessProbe: probe('/readyz', 3),
         livenessProbe: probe('/healthz', 6),
         volumeMounts: [...mounts, ...nats.mounts],
-        securityContext: {
-          allowPrivilegeEscalation: false,
-          readOnlyRootFilesystem: true,
-          runAsNonRoot: true,
-          capabilities: { drop: ['ALL'] },
-        },
+        securityContext: containerSecurityContext,
       },
     ],
   };

@@ -31,6 +31,8 @@ export interface ReplicationBed {
   readJob(name: string): Promise<ReplicationJob>;
   /** Creates a job named `name` in the bed's namespace, and returns without waiting. */
   createJob(name: string, spec: ReplicationJobSpec): Promise<void>;
+  /** Deletes the job and waits until it is gone (its finalizer done). */
+  deleteJob(name: string, timeoutMs?: number): Promise<void>;
   /** Creates the job and waits for it to be Complete or Failed; the job as it finished. */
   runJob(job: ReplicationJob, timeoutMs?: number): Promise<ReplicationJob>;
   stop(): Promise<void>;
@@ -108,6 +110,18 @@ export async function startReplicationBed(options: ReplicationBedOptions): Promi
         spec,
       };
       await objects.createNamespacedCustomObject({ group, version, namespace, plural, body });
+    },
+    async deleteJob(name, timeoutMs = 60_000) {
+      await objects.deleteNamespacedCustomObject({ group, version, namespace, plural, name });
+      await waitFor(
+        `job ${name} to be gone`,
+        () =>
+          readJob(name).then(
+            () => false,
+            (err: unknown) => (err as { code?: number }).code === 404,
+          ),
+        timeoutMs,
+      );
     },
     async runJob(job, timeoutMs = 120_000) {
       const name = job.metadata!.name!;

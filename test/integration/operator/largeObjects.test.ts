@@ -4,7 +4,7 @@
 // once, whole and byte-identical — into S3 (multipart upload) and into a
 // filesystem (staged part files). Real kube-apiserver, etcd, NATS and S3.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -174,23 +174,45 @@ describe('large objects through the operator', () => {
       async () => (await openUploads()).some((u) => u.startsWith('video/30 MiB.mp4 ')),
       60_000,
     );
-    await bed.objects.deleteNamespacedCustomObject({
-      group,
-      version,
-      namespace,
-      plural: 'replicationjobs',
-      name,
-    });
-    await waitFor(
-      'the job to be gone',
-      () =>
-        bed.readJob(name).then(
-          () => false,
-          (err: unknown) => (err as { code?: number }).code === 404,
-        ),
-      60_000,
-    );
+    await bed.deleteJob(name, 60_000);
     expect(await openUploads()).toEqual([`not-ferry/upload.bin ${foreign.UploadId}`]);
     expect(await bucketHashes(bed.s3, destination)).toEqual(new Map());
   });
+
+  it('removes the part files a job deleted part-way left on a filesystem destination, through a pod that mounts it', async () => {
+    const source = `abandon-fs-src-${Date.now()}`;
+    await sourceBucket(source, new Map([['video/30 MiB.mp4', randomBytes(30 * MiB)]]));
+    const root = path.join(bed.runner.claimDir(namespace, 'archive'), 'abandoned-fs');
+    const staging = path.join(root, '.ferry-staging');
+    const stagedUploads = () => (existsSync(staging) ? readdirSync(staging) : []);
+    const name = 'abandoned-fs';
+    // Six 5 MiB parts at 2 MiB/s: the upload stays open for about 15 s.
+    await bed.createJob(name, {
+      ...{
+        source: s3Store(source),
+        destination: { filesystem: { claimName: 'archive', path: '/abandoned-fs' } },
+      },
+      tasks: { partSize: 5 * MiB },
+      bandwidthLimit: '2Mi',
+    });
+    // Deleted soon after its upload is staged (upload.json): the workers cannot finish it in their grace period.
+    await waitFor(
+      "the job's upload to be staged on the volume",
+      async () => stagedUploads().some((id) => existsSync(path.join(staging, id, 'upload.json'))),
+      60_000,
+    );
+    await bed.deleteJob(name, 90_000);
+    expect(stagedUploads()).toEqual([]);
+    expect(existsSync(path.join(root, 'video', '30 MiB.mp4'))).toBe(false);
+    const events = (await bed.core.listNamespacedEvent({ namespace })).items.filter(
+      (e) => e.involvedObject.name === name,
+    );
+    expect(events.map((e) => e.reason)).toEqual(
+      expect.arrayContaining(['AbortingUploads', 'UploadsAborted']),
+    );
+    const left = (await bed.core.listNamespacedPod({ namespace })).items.filter((p) =>
+      p.metadata!.name!.startsWith(`${name}-`),
+    );
+    expect(left.filter((p) => !p.metadata!.deletionTimestamp).map((p) => p.metadata!.name)).toEqual([]);
+  }, 120_000);
 });

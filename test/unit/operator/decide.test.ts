@@ -3,6 +3,7 @@ import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { annotations, finalizer } from '../../../api/names.ts';
 import { decide, type Action, type Observed } from '../../../operator/reconcile/decide.ts';
 import { desiredWorkerPod, type WorkerPodSettings } from '../../../operator/reconcile/workerPods.ts';
+import { uploadAbortPod } from '../../../operator/reconcile/uploadAbortPod.ts';
 import {
   beingDeleted,
   failed,
@@ -15,6 +16,7 @@ import {
   withReplicas,
   withTtl,
   workerPod,
+  type JobOption,
 } from '../../support/fixtures.ts';
 
 const now = new Date('2026-11-24T12:00:00Z');
@@ -358,6 +360,64 @@ describe('decide: suspend, finish and delete', () => {
       'RemoveExternalState',
       'RemoveFinalizer',
     ]);
+  });
+
+  describe('a deleted job with a filesystem destination', () => {
+    const toVolume: JobOption = (j) => {
+      j.spec.destination = { filesystem: { claimName: 'archive', path: '/mirror' } };
+    };
+    const j = job('copy', withFinalizer, beingDeleted, toVolume);
+    const uploads = [{ key: 'video/big.mp4', uploadId: 'u1' }];
+    const gone = (d: ReturnType<typeof decide>) => summary(d.actions).includes('RemoveFinalizer');
+
+    it('once its workers are gone, starts a pod that mounts the volume to abort the uploads left open', () => {
+      const d = decide({ ...observe(j, [], false), uploadsToAbort: uploads }, settings);
+      const create = d.actions.find((a) => a.kind === 'CreatePod') as Extract<Action, { kind: 'CreatePod' }>;
+      expect(gone(d)).toBe(false);
+      expect(d.requeueAfterMs).toBeDefined();
+      const container = create.pod.spec!.containers[0]!;
+      expect(create.pod.metadata!.name).toBe('copy-abort-uploads');
+      expect(container.env).toContainEqual({ name: 'FERRY_ABORT_UPLOADS', value: JSON.stringify(uploads) });
+      // No reference to the job's Secret, already deleted.
+      expect(JSON.stringify(create.pod)).not.toContain('worker-token');
+      expect(create.pod.spec!.volumes).toContainEqual(
+        expect.objectContaining({ persistentVolumeClaim: { claimName: 'archive', readOnly: false } }),
+      );
+      // Nothing open: the deletion goes straight on.
+      expect(gone(decide({ ...observe(j, [], false), uploadsToAbort: [] }, settings))).toBe(true);
+    });
+
+    const abortPod = (phase: string) => {
+      const pod = uploadAbortPod(j, uploads, settings);
+      pod.status = { phase };
+      return pod;
+    };
+
+    it('waits for the pod, then removes it and the finalizer, saying the uploads were aborted', () => {
+      const justDeleted = structuredClone(j);
+      justDeleted.metadata!.deletionTimestamp = new Date(now.getTime() - 10_000);
+      expect(gone(decide(observe(justDeleted, [abortPod('Running')], false), settings))).toBe(false);
+      const d = decide(observe(j, [abortPod('Succeeded')], false), settings);
+      expect(summary(d.actions)).toEqual([
+        'DeletePod copy-abort-uploads',
+        'RemoveExternalState',
+        'RemoveFinalizer',
+      ]);
+      expect(d.events).toContainEqual(expect.objectContaining({ reason: 'UploadsAborted' }));
+    });
+
+    it('goes on without a pod that cannot finish, saying the part files are left', () => {
+      // beingDeleted dates the deletion 2026-01-01; `now` is long past the 2-minute deadline.
+      const d = decide(observe(j, [abortPod('Pending')], false), settings);
+      expect(gone(d)).toBe(true);
+      expect(d.events).toContainEqual(
+        expect.objectContaining({
+          type: 'Warning',
+          reason: 'UploadsLeft',
+          message: expect.stringContaining('did not finish within 120 s'),
+        }),
+      );
+    });
   });
 
   it('does nothing for a deleted job whose finalizer is already gone', () => {

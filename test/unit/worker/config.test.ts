@@ -1,5 +1,5 @@
 import { workerEnv } from '../../../api/names.ts';
-import { loadWorkerConfig, WorkerConfigError } from '../../../worker/config.ts';
+import { loadUploadAbortConfig, loadWorkerConfig, WorkerConfigError } from '../../../worker/config.ts';
 
 const base = {
   [workerEnv.role]: 'source',
@@ -51,5 +51,16 @@ describe('the worker configuration', () => {
   ])('refuses incomplete NATS access %j, naming the variables', (extra, message) => {
     expect(() => loadWorkerConfig({ ...base, ...extra })).toThrow(WorkerConfigError);
     expect(() => loadWorkerConfig({ ...base, ...extra })).toThrow(message);
+  });
+
+  it('reads an upload-abort run: the store and the uploads, refusing a list that is not one', () => {
+    const store = JSON.stringify({ filesystem: { claimName: 'archive', mountPath: '/data/store' } });
+    const uploads = [{ key: 'a b/%2F.bin', uploadId: 'u1' }];
+    expect(
+      loadUploadAbortConfig({ [workerEnv.store]: store, [workerEnv.abortUploads]: JSON.stringify(uploads) }),
+    ).toEqual({ store: JSON.parse(store), uploads });
+    expect(() =>
+      loadUploadAbortConfig({ [workerEnv.store]: store, [workerEnv.abortUploads]: '[{"key":"a"}]' }),
+    ).toThrow('FERRY_ABORT_UPLOADS must be a JSON array of {"key", "uploadId"}');
   });
 });
