@@ -333,9 +333,12 @@ export class JobEngine {
    */
   private async keepPlanningWithinWindow(c: CopyingWhilePlanning): Promise<void> {
     let nextRetryAt = 0;
-    while (c.window.full) {
+    // Also when too many were given up: a failed attempt to stop (an etcd error reading the
+    // summary) must not let planning go on because giving up freed the window.
+    while (c.window.full || c.window.givenUp > c.window.limit) {
       if (this.stopped) throw new Error('stopped while planning');
       try {
+        if (c.window.givenUp > c.window.limit) throw await PlanningStopped.after(c);
         c.window.recorded(await c.ingestor.ingestBatch(512, 1_000));
         const now = Date.now();
         if (c.window.failed.size > 0 && now >= nextRetryAt) {
@@ -346,7 +349,7 @@ export class JobEngine {
           });
           c.window.retried(round);
           nextRetryAt = Math.max(now + roundIntervalMs, round.nextDueAt ?? 0);
-          if (c.window.givenUp > c.window.limit) throw await PlanningStopped.after(c);
+          continue;
         }
         // Failed copies backing off are held here, not in JetStream.
         const inJetStream = c.window.inFlight - c.window.failed.size;
@@ -361,7 +364,10 @@ export class JobEngine {
         await c.outage.failed(err); // rethrows a lost stream (a resume re-creates it) or a long outage
       }
     }
-    await this.summarizeWhenDue(c.ledger);
+    // Progress is for display: a failed summary waits for the next step, it does not end the engine.
+    await this.summarizeWhenDue(c.ledger).catch((err: unknown) =>
+      this.deps.log.warn('could not summarize the progress while planning', { error: String(err) }),
+    );
   }
 
   /** The job's progress while planning, spaced like the running engine's summaries. */

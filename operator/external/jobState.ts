@@ -40,10 +40,6 @@ export class ExternalJobState {
     await ensureJobConsumers(jsm, jobUid, this.consumers);
   }
 
-  /**
-   * Aborts the multipart uploads the job left open at its destination (see
-   * openUploads.ts). Run before remove(), which drops the records naming them.
-   */
   /** The job's uploads still open, with their keys: undefined when the records cannot be read. */
   async uploadsToAbort(jobUid: string): Promise<UploadToAbort[] | undefined> {
     try {
@@ -54,6 +50,10 @@ export class ExternalJobState {
     }
   }
 
+  /**
+   * Aborts the multipart uploads the job left open at its destination (see
+   * openUploads.ts). Run before remove(), which drops the records naming them.
+   */
   async abortOpenUploads(job: ReplicationJob, core: k8s.CoreV1Api): Promise<AbortedUploads> {
     let open;
     try {

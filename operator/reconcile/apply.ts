@@ -3,6 +3,7 @@
 // so a reconcile interrupted half-way is simply repeated.
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
+import { isUploadAbortPod } from './uploadAbortPod.ts';
 import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
 import { group, plural, version } from '../../api/v1alpha1/index.ts';
 import { finalizer, workerTokenKey, workerTokenSecretName } from '../../api/names.ts';
@@ -125,7 +126,14 @@ export async function applyAction(clients: ApplyClients, job: ReplicationJob, ac
       return;
     }
     case 'CreatePod':
-      await ignoring([409], () => clients.core.createNamespacedPod({ namespace, body: action.pod }));
+      try {
+        await ignoring([409], () => clients.core.createNamespacedPod({ namespace, body: action.pod }));
+      } catch (err) {
+        // A deleted job's upload-abort pod is a best effort: refused (a terminating namespace, a
+        // quota, a webhook), it must not fail the finalizer's reconcile; decide gives up on it in time.
+        if (!isUploadAbortPod(action.pod)) throw err;
+        clients.log?.('warn', 'could not create the upload-abort pod', { error: String(err) });
+      }
       return;
     case 'DeletePod':
       await ignoring([404], () => clients.core.deleteNamespacedPod({ name: action.name, namespace }));

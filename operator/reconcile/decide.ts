@@ -8,7 +8,13 @@ import { annotations, finalizer, labels, workerRoles, type WorkerRole } from '..
 import type { EngineProgress } from '../engine/jobEngine.ts';
 import { ConditionType, isConditionTrue, Reason, setCondition, type ConditionUpdate } from './conditions.ts';
 import { podOutdated } from './podTemplate.ts';
-import { isUploadAbortPod, uploadAbortDeadlineMs, uploadAbortPod } from './uploadAbortPod.ts';
+import {
+  isUploadAbortPod,
+  uploadAbortDeadlineMs,
+  uploadAbortPod,
+  uploadAbortStartDeadlineMs,
+  uploadsForOnePod,
+} from './uploadAbortPod.ts';
 import type { UploadToAbort } from '../../worker/config.ts';
 import { sameNatsEntries } from './workerNatsAccess.ts';
 import { desiredReplicas, desiredWorkerPod, slotName, type WorkerPodSettings } from './workerPods.ts';
@@ -331,7 +337,9 @@ function progressStatus(progress: EngineProgress, old: ReplicationJobStatus): Pa
  * A deleted job's uploads left open at a filesystem destination: a pod that
  * mounts the volume aborts them (uploadAbortPod.ts), waited for a bounded
  * time. `waitMs` while it runs; then the deletion goes on, saying what became
- * of them. S3 destinations' uploads are aborted by RemoveExternalState.
+ * of them. Every wait is bounded, so a pod that cannot be created (a
+ * terminating namespace, a quota) or cannot run never holds the deletion.
+ * S3 destinations' uploads are aborted by RemoveExternalState.
  */
 function planUploadAbort(
   observed: Observed,
@@ -339,18 +347,32 @@ function planUploadAbort(
 ): { actions: Action[]; events: JobEvent[]; waitMs?: number } {
   const { job, now } = observed;
   if (!job.spec.destination.filesystem) return { actions: [], events: [] };
+  // A Date in the types, an RFC 3339 string from the API: new Date takes either.
+  const since = (at: Date | string | undefined) => now.getTime() - new Date(at ?? now).getTime();
+  const left = (why: string): JobEvent => ({
+    type: 'Warning',
+    reason: Reason.UploadsLeft,
+    message: `uploads left open at the destination, their part files on its volume under .ferry-staging/: ${why}`,
+  });
   const pod = observed.pods.find(isUploadAbortPod);
   if (!pod) {
     const uploads = observed.uploadsToAbort ?? [];
     if (uploads.length === 0) return { actions: [], events: [] };
+    if (since(job.metadata!.deletionTimestamp) >= uploadAbortStartDeadlineMs)
+      return {
+        actions: [],
+        events: [left(`no upload-abort pod could be created within ${uploadAbortStartDeadlineMs / 1000} s`)],
+      };
+    const { handed, notHanded } = uploadsForOnePod(uploads);
     return {
-      actions: [{ kind: 'CreatePod', pod: uploadAbortPod(job, uploads, settings) }],
+      actions: [{ kind: 'CreatePod', pod: uploadAbortPod(job, handed, settings) }],
       events: [
         {
           type: 'Normal',
           reason: Reason.AbortingUploads,
-          message: `aborting ${uploads.length} uploads left open at the destination (their part files)`,
+          message: `aborting ${handed.length} uploads left open at the destination (their part files)`,
         },
+        ...(notHanded > 0 ? [left(`${notHanded} more than one pod's list holds`)] : []),
       ],
       waitMs: 2_000,
     };
@@ -361,27 +383,22 @@ function planUploadAbort(
     return {
       actions: remove,
       events: [
-        { type: 'Normal', reason: Reason.UploadsAborted, message: `${name} aborted the uploads left open` },
+        {
+          type: 'Normal',
+          reason: Reason.UploadsAborted,
+          message: `${name} aborted the uploads it was given`,
+        },
       ],
     };
-  // A Date in the types, an RFC 3339 string from the custom objects API: new Date takes either.
-  const deletingFor = now.getTime() - new Date(job.metadata!.deletionTimestamp ?? now).getTime();
-  if (pod.status?.phase !== 'Failed' && deletingFor < uploadAbortDeadlineMs)
+  const running = since(pod.metadata?.creationTimestamp);
+  if (pod.status?.phase !== 'Failed' && running < uploadAbortDeadlineMs)
     return { actions: [], events: [], waitMs: 2_000 };
+  const waiting = podWaiting(pod);
   const why =
     pod.status?.phase === 'Failed'
       ? describePodEnd(pod)
-      : `${name} did not finish within ${uploadAbortDeadlineMs / 1000} s${podWaiting(pod) ? ` (${podWaiting(pod)})` : ''}`;
-  return {
-    actions: remove,
-    events: [
-      {
-        type: 'Warning',
-        reason: Reason.UploadsLeft,
-        message: `uploads left open at the destination, their part files on its volume under .ferry-staging/: ${why}`,
-      },
-    ],
-  };
+      : `${name} did not finish within ${uploadAbortDeadlineMs / 1000} s${waiting ? ` (${waiting})` : ''}`;
+  return { actions: remove, events: [left(why)] };
 }
 
 export function decide(observed: Observed, settings: DecideSettings): Decision {

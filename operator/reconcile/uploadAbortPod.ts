@@ -26,11 +26,32 @@ import {
 /** The value of labels.role on the upload-abort pod (not a worker role: it has no slot). */
 export const uploadAbortRole = 'upload-abort';
 
-/** Uploads one pod aborts: their list travels in its environment. */
-export const maxUploadsPerAbortPod = 1_000;
+/**
+ * The most JSON one pod's list of uploads may take: it travels in one
+ * environment variable, which Linux caps at 128 KiB.
+ */
+export const maxUploadListBytes = 64 * 1024;
 
-/** How long the finalizer waits for the pod before the deletion goes on without it. */
+/** How long the finalizer waits for the pod, from its creation, before the deletion goes on without it. */
 export const uploadAbortDeadlineMs = 120_000;
+
+/** How long after the job's deletion began the pod may still be created (the workers go first). */
+export const uploadAbortStartDeadlineMs = 300_000;
+
+/** The uploads one pod's list holds, in order, and how many did not fit. */
+export function uploadsForOnePod(uploads: readonly UploadToAbort[]): {
+  handed: UploadToAbort[];
+  notHanded: number;
+} {
+  const handed: UploadToAbort[] = [];
+  let bytes = 2; // []
+  for (const upload of uploads) {
+    bytes += Buffer.byteLength(JSON.stringify(upload)) + 1;
+    if (bytes > maxUploadListBytes) break;
+    handed.push(upload);
+  }
+  return { handed, notHanded: uploads.length - handed.length };
+}
 
 export function isUploadAbortPod(pod: k8s.V1Pod): boolean {
   return pod.metadata?.labels?.[labels.role] === uploadAbortRole;
@@ -43,6 +64,7 @@ export function uploadAbortPod(
 ): k8s.V1Pod {
   const store = job.spec.destination;
   const { volumes, mounts } = storeVolumes(store, 'destination');
+  const pool = workerPool(job, 'destination');
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -54,7 +76,10 @@ export function uploadAbortPod(
     },
     spec: {
       restartPolicy: 'Never',
-      ...poolPlacement(workerPool(job, 'destination')),
+      // The kubelet ends it where the finalizer stops waiting; aborting is quick when it can run at all.
+      activeDeadlineSeconds: uploadAbortDeadlineMs / 1000,
+      terminationGracePeriodSeconds: 5,
+      ...poolPlacement(pool),
       securityContext: podSecurityContext,
       volumes,
       containers: [
@@ -65,9 +90,11 @@ export function uploadAbortPod(
           command: ['node', 'worker/main.js'],
           env: [
             { name: workerEnv.store, value: JSON.stringify(storeConfig(store)) },
-            { name: workerEnv.abortUploads, value: JSON.stringify(uploads.slice(0, maxUploadsPerAbortPod)) },
+            { name: workerEnv.abortUploads, value: JSON.stringify(uploadsForOnePod(uploads).handed) },
             { name: workerEnv.logLevel, value: settings.workerLogLevel ?? 'info' },
           ],
+          // The pool's requests and limits: a namespace quota that demands them admits it.
+          resources: pool.resources as k8s.V1ResourceRequirements | undefined,
           volumeMounts: mounts,
           securityContext: containerSecurityContext,
         },

@@ -366,7 +366,12 @@ describe('decide: suspend, finish and delete', () => {
     const toVolume: JobOption = (j) => {
       j.spec.destination = { filesystem: { claimName: 'archive', path: '/mirror' } };
     };
-    const j = job('copy', withFinalizer, beingDeleted, toVolume);
+    const deletedAgo =
+      (ms: number): JobOption =>
+      (j) => {
+        j.metadata!.deletionTimestamp = new Date(now.getTime() - ms);
+      };
+    const j = job('copy', withFinalizer, toVolume, deletedAgo(10_000));
     const uploads = [{ key: 'video/big.mp4', uploadId: 'u1' }];
     const gone = (d: ReturnType<typeof decide>) => summary(d.actions).includes('RemoveFinalizer');
 
@@ -387,17 +392,34 @@ describe('decide: suspend, finish and delete', () => {
       expect(gone(decide({ ...observe(j, [], false), uploadsToAbort: [] }, settings))).toBe(true);
     });
 
-    const abortPod = (phase: string) => {
+    it('hands one pod no more uploads than one environment variable holds, and says how many are left', () => {
+      const many = Array.from({ length: 2_000 }, (_, i) => ({
+        key: `k/${'x'.repeat(60)}/${i}`,
+        uploadId: `u${i}`,
+      }));
+      const d = decide({ ...observe(j, [], false), uploadsToAbort: many }, settings);
+      const create = d.actions.find((a) => a.kind === 'CreatePod') as Extract<Action, { kind: 'CreatePod' }>;
+      const list = create.pod.spec!.containers[0]!.env!.find((e) => e.name === 'FERRY_ABORT_UPLOADS')!.value!;
+      expect(Buffer.byteLength(list)).toBeLessThanOrEqual(64 * 1024);
+      const handed = (JSON.parse(list) as unknown[]).length;
+      expect(d.events).toContainEqual(
+        expect.objectContaining({
+          reason: 'UploadsLeft',
+          message: expect.stringContaining(`${2_000 - handed} more`),
+        }),
+      );
+    });
+
+    const abortPod = (phase: string, createdAgoMs: number) => {
       const pod = uploadAbortPod(j, uploads, settings);
+      pod.metadata!.creationTimestamp = new Date(now.getTime() - createdAgoMs);
       pod.status = { phase };
       return pod;
     };
 
     it('waits for the pod, then removes it and the finalizer, saying the uploads were aborted', () => {
-      const justDeleted = structuredClone(j);
-      justDeleted.metadata!.deletionTimestamp = new Date(now.getTime() - 10_000);
-      expect(gone(decide(observe(justDeleted, [abortPod('Running')], false), settings))).toBe(false);
-      const d = decide(observe(j, [abortPod('Succeeded')], false), settings);
+      expect(gone(decide(observe(j, [abortPod('Running', 5_000)], false), settings))).toBe(false);
+      const d = decide(observe(j, [abortPod('Succeeded', 6_000)], false), settings);
       expect(summary(d.actions)).toEqual([
         'DeletePod copy-abort-uploads',
         'RemoveExternalState',
@@ -406,9 +428,13 @@ describe('decide: suspend, finish and delete', () => {
       expect(d.events).toContainEqual(expect.objectContaining({ reason: 'UploadsAborted' }));
     });
 
-    it('goes on without a pod that cannot finish, saying the part files are left', () => {
-      // beingDeleted dates the deletion 2026-01-01; `now` is long past the 2-minute deadline.
-      const d = decide(observe(j, [abortPod('Pending')], false), settings);
+    it('waits for a pod made late as long as for any, counting from its creation', () => {
+      const late = job('copy', withFinalizer, toVolume, deletedAgo(200_000));
+      expect(gone(decide(observe(late, [abortPod('Pending', 5_000)], false), settings))).toBe(false);
+    });
+
+    it('goes on without a pod that cannot finish, or cannot be made, saying the part files are left', () => {
+      const d = decide(observe(j, [abortPod('Pending', 130_000)], false), settings);
       expect(gone(d)).toBe(true);
       expect(d.events).toContainEqual(
         expect.objectContaining({
@@ -416,6 +442,13 @@ describe('decide: suspend, finish and delete', () => {
           reason: 'UploadsLeft',
           message: expect.stringContaining('did not finish within 120 s'),
         }),
+      );
+      // Refused again and again (a terminating namespace): the deletion goes on after 5 minutes.
+      const refused = job('copy', withFinalizer, toVolume, deletedAgo(301_000));
+      const r = decide({ ...observe(refused, [], false), uploadsToAbort: uploads }, settings);
+      expect(gone(r)).toBe(true);
+      expect(r.events).toContainEqual(
+        expect.objectContaining({ message: expect.stringContaining('no upload-abort pod could be created') }),
       );
     });
   });
