@@ -48,6 +48,41 @@ export interface SendSummary {
   failed: { taskId: string; error?: TaskRecord['error'] }[];
 }
 
+/**
+ * The task's definition; or, when the ledger has lost or damaged it, nothing,
+ * after recording the task as failed for good, saying so. The objects it
+ * covered are unknown, so it can be neither sent again nor silently dropped:
+ * the job fails naming it, rather than the engine restarting on it forever.
+ */
+async function definitionOrFailure(
+  ledger: TaskLedger,
+  taskId: string,
+  record: TaskRecord,
+  epoch: number,
+): Promise<PlannedTask | undefined> {
+  let state: string;
+  try {
+    const task = await ledger.definition(taskId);
+    if (task) return task;
+    state = 'missing';
+  } catch (err) {
+    state = `damaged (${(err as Error).message})`;
+  }
+  await ledger.applyUpdates([
+    {
+      taskId,
+      state: 'FAILED',
+      epoch,
+      attempt: record.attempt + 1,
+      error: {
+        kind: 'permanent',
+        message: `task ${taskId}: its definition in the ledger is ${state}, so its ${record.objects} objects cannot be sent again; re-create the job to copy them`,
+      },
+    },
+  ]);
+  return undefined;
+}
+
 export async function sendIncompleteTasks(
   ledger: TaskLedger,
   js: JetStreamClient,
@@ -90,8 +125,11 @@ export async function sendIncompleteTasks(
       summary.nextDueAt = Math.min(summary.nextDueAt ?? Infinity, disposition.dueAt);
       continue;
     }
-    const task = await ledger.definition(taskId);
-    if (!task) throw new Error(`the ledger has progress but no definition for task ${taskId}`);
+    const task = await definitionOrFailure(ledger, taskId, record, epoch);
+    if (!task) {
+      summary.failed.push({ taskId, error: (await ledger.task(taskId))?.error });
+      continue;
+    }
     const dispatch: Dispatch = {
       task,
       epoch,
@@ -151,9 +189,9 @@ export async function retryChosenTasks(
     const record = await ledger.task(taskId);
     const disposition = record ? dispose(record, ctx) : { kind: 'done' as const };
     if (disposition.kind === 'send') {
-      const task = await ledger.definition(taskId);
-      if (!task) throw new Error(`the ledger has progress but no definition for task ${taskId}`);
-      dispatches.push({ task, epoch: options.epoch, attempt: record!.attempt + 1 });
+      const task = await definitionOrFailure(ledger, taskId, record!, options.epoch);
+      if (task) dispatches.push({ task, epoch: options.epoch, attempt: record!.attempt + 1 });
+      else round.givenUp.push(taskId);
     } else if (disposition.kind === 'wait') {
       round.waiting.push(taskId);
       round.nextDueAt = Math.min(round.nextDueAt ?? Infinity, disposition.dueAt);

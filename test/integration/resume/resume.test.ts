@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { streams } from '../../../api/names.ts';
+import { ledgerPrefix, streams } from '../../../api/names.ts';
 import type { TaskMessage } from '../../../api/tasks.ts';
 import { dispatchTasks } from '../../../operator/dispatch/dispatcher.ts';
 import { ensureJobConsumers, taskConsumerName } from '../../../operator/dispatch/streams.ts';
@@ -135,6 +135,41 @@ describe('resume after a failure', () => {
       `${taskId(2)}@2.2`,
       `${taskId(3)}@2.2`,
     ]);
+    await ledger.remove();
+  });
+
+  it('fails a task whose definition the ledger lost or damaged, naming it, and re-sends the others', async () => {
+    const uid = randomUUID();
+    const ledger = new TaskLedger(etcd, uid);
+    await ledger.ensureJob();
+    await ensureJobConsumers(jsm, uid);
+    const copies: PlannedTask[] = Array.from({ length: 3 }, (_, i) => ({
+      kind: 'copy',
+      id: taskId(i),
+      objects: [{ key: `k${i}`, size: 1 }],
+      bytes: 1,
+    }));
+    await ledger.recordPlan(copies, {}, true);
+    // One definition damaged (zlib's checksum no longer matches), one gone.
+    const damaged = Buffer.from((await etcd.get(`${ledgerPrefix(uid)}defs/${taskId(1)}`).buffer())!);
+    damaged[damaged.length - 1]! ^= 0xff;
+    await etcd.put(`${ledgerPrefix(uid)}defs/${taskId(1)}`).value(damaged);
+    await etcd.delete().key(`${ledgerPrefix(uid)}defs/${taskId(2)}`);
+
+    const summary = await resumeIncompleteTasks(ledger, js, uid, { maxAttempts: 5, retryFailed: false });
+    expect(summary.resent).toBe(1);
+    expect((await takeSentTasks(uid)).map((m) => m.task.id)).toEqual([taskId(0)]);
+    expect(summary.failed.map((f) => f.taskId)).toEqual([taskId(1), taskId(2)]);
+    const t1 = await ledger.task(taskId(1));
+    const t2 = await ledger.task(taskId(2));
+    expect(t1).toMatchObject({ state: 'FAILED', error: { kind: 'permanent' } });
+    expect(t1!.error!.message).toMatch(/^task t\d+: its definition in the ledger is damaged \(/);
+    expect(t2!.error!.message).toContain(
+      'its definition in the ledger is missing, so its 1 objects cannot be sent again',
+    );
+    // Given up: a later resume does not trip over them again.
+    const again = await resumeIncompleteTasks(ledger, js, uid, { maxAttempts: 5, retryFailed: false });
+    expect(again.failed.map((f) => f.taskId)).toEqual([taskId(1), taskId(2)]);
     await ledger.remove();
   });
 });
