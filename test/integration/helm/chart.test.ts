@@ -185,6 +185,8 @@ describe('the Helm chart helm/ferry', () => {
         FERRY_LEASE_NAME: 'ferry-leader',
         FERRY_TASK_ACK_WAIT_MS: '60000',
         FERRY_TASK_MAX_DELIVER: '5',
+        FERRY_PLAN_AHEAD_TASKS: '1000',
+        FERRY_NATS_FILES_RECHECK_MS: '30000',
       });
       expect(env).not.toHaveProperty('FERRY_WATCH_NAMESPACE');
       expect(Object.keys(env).filter((k) => k.includes('TLS'))).toEqual([]);

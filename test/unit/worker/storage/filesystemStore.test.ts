@@ -295,14 +295,16 @@ describe('filesystem multipart', () => {
       await store.writePart('raced', uploadId, 1, bodyOf(parts[0]!), parts[0]!.length),
       await store.writePart('raced', uploadId, 2, bodyOf(parts[1]!), parts[1]!.length),
     ];
-    const completing = store.completeMultipart('raced', uploadId, stored);
-    // What the winning completion does once it has committed: the staging goes.
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    await rm(path.join(dir, '.ferry-staging', uploadId), { recursive: true, force: true });
-    const outcome = await completing.then(
+    // The outcome is taken at once: the completion may fail while the staging is being removed,
+    // and a rejection nobody has handled yet fails the run as unhandled.
+    const completing = store.completeMultipart('raced', uploadId, stored).then(
       () => 'completed',
       (err: unknown) => err,
     );
+    // What the winning completion does once it has committed: the staging goes.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await rm(path.join(dir, '.ferry-staging', uploadId), { recursive: true, force: true });
+    const outcome = await completing;
     if (outcome !== 'completed') expect(outcome).toBeInstanceOf(UploadNotFoundError);
   });
 
