@@ -14,7 +14,7 @@ import { WorkQueue, type ProcessOutcome } from './workQueue.ts';
 import type { JobEngine } from './engine/jobEngine.ts';
 import { applyAction } from './reconcile/apply.ts';
 import { natsEntriesOf } from './reconcile/workerNatsAccess.ts';
-import { uploadAbortRole } from './reconcile/uploadAbortPod.ts';
+import { isUploadAbortPod } from './reconcile/uploadAbortPod.ts';
 import { Reason } from './reconcile/conditions.ts';
 import { decide, type DecideSettings, type Observed } from './reconcile/decide.ts';
 import { statusMergePatch } from './reconcile/statusPatch.ts';
@@ -275,7 +275,7 @@ export class ReplicationJobController {
     const abortingUploads =
       job.metadata?.deletionTimestamp !== undefined &&
       job.spec.destination.filesystem !== undefined &&
-      !pods.some((p) => p.metadata?.labels?.[labels.role] !== uploadAbortRole);
+      pods.every(isUploadAbortPod);
     return {
       job,
       pods,

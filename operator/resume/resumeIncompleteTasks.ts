@@ -15,7 +15,7 @@ import type { Logger } from 'winston';
 import { streams } from '../../api/names.ts';
 import { tasksSubject, type PlannedTask } from '../../api/tasks.ts';
 import { dispatchTasks, type Dispatch } from '../dispatch/dispatcher.ts';
-import type { TaskLedger, TaskRecord } from '../ledger/taskLedger.ts';
+import type { TaskError, TaskLedger, TaskRecord } from '../ledger/taskLedger.ts';
 import { dispose, retryPolicyOf, type RetryPolicy } from './retryPolicy.ts';
 
 export interface SendOptions {
@@ -59,28 +59,21 @@ async function definitionOrFailure(
   taskId: string,
   record: TaskRecord,
   epoch: number,
-): Promise<PlannedTask | undefined> {
+): Promise<{ task: PlannedTask } | { error: TaskError }> {
   let state: string;
   try {
     const task = await ledger.definition(taskId);
-    if (task) return task;
+    if (task) return { task };
     state = 'missing';
   } catch (err) {
     state = `damaged (${(err as Error).message})`;
   }
-  await ledger.applyUpdates([
-    {
-      taskId,
-      state: 'FAILED',
-      epoch,
-      attempt: record.attempt + 1,
-      error: {
-        kind: 'permanent',
-        message: `task ${taskId}: its definition in the ledger is ${state}, so its ${record.objects} objects cannot be sent again; re-create the job to copy them`,
-      },
-    },
-  ]);
-  return undefined;
+  const error: TaskError = {
+    kind: 'permanent',
+    message: `task ${taskId}: its definition in the ledger is ${state}, so its ${record.objects} objects cannot be sent again; re-create the job to copy them`,
+  };
+  await ledger.applyUpdates([{ taskId, state: 'FAILED', epoch, attempt: record.attempt + 1, error }]);
+  return { error };
 }
 
 export async function sendIncompleteTasks(
@@ -125,13 +118,13 @@ export async function sendIncompleteTasks(
       summary.nextDueAt = Math.min(summary.nextDueAt ?? Infinity, disposition.dueAt);
       continue;
     }
-    const task = await definitionOrFailure(ledger, taskId, record, epoch);
-    if (!task) {
-      summary.failed.push({ taskId, error: (await ledger.task(taskId))?.error });
+    const found = await definitionOrFailure(ledger, taskId, record, epoch);
+    if ('error' in found) {
+      summary.failed.push({ taskId, error: found.error });
       continue;
     }
     const dispatch: Dispatch = {
-      task,
+      task: found.task,
       epoch,
       attempt: record.attempt + 1,
       ...(disposition.newBase !== undefined ? { attemptsBase: disposition.newBase } : {}),
@@ -189,8 +182,9 @@ export async function retryChosenTasks(
     const record = await ledger.task(taskId);
     const disposition = record ? dispose(record, ctx) : { kind: 'done' as const };
     if (disposition.kind === 'send') {
-      const task = await definitionOrFailure(ledger, taskId, record!, options.epoch);
-      if (task) dispatches.push({ task, epoch: options.epoch, attempt: record!.attempt + 1 });
+      const found = await definitionOrFailure(ledger, taskId, record!, options.epoch);
+      if ('task' in found)
+        dispatches.push({ task: found.task, epoch: options.epoch, attempt: record!.attempt + 1 });
       else round.givenUp.push(taskId);
     } else if (disposition.kind === 'wait') {
       round.waiting.push(taskId);

@@ -50,27 +50,34 @@ describe('the task ledger of a job larger than the planning window', () => {
     s3: { endpoint: bedEndpoints().s3.endpoint, bucket, credentialsSecretRef: { name: s3CredentialsSecret } },
   });
 
-  it('holds at most the window and one plan step of definitions, and none once every task succeeded', async () => {
+  /** 600 source objects and a job copying them one per task (600 tasks); resolves with the job's UID. */
+  async function startJob(name: string) {
     const contents = new Map<string, Buffer>(
-      Array.from({ length: 600 }, (_, i) => [`obj/${String(i).padStart(4, '0')}`, randomBytes(64)] as const),
+      Array.from(
+        { length: 600 },
+        (_, i) => [`${name}/${String(i).padStart(4, '0')}`, randomBytes(64)] as const,
+      ),
     );
-    const source = `window-src-${Date.now()}`;
-    const destination = `window-dst-${Date.now()}`;
+    const source = `${name}-src-${Date.now()}`;
+    const destination = `${name}-dst-${Date.now()}`;
     await bucketWith(bed.s3, source, contents);
     await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
-
-    // One object per task: 600 tasks.
-    await bed.createJob('windowed', {
+    await bed.createJob(name, {
       source: s3Store(source),
       destination: s3Store(destination),
       tasks: { maxObjects: 1 },
     });
     let uid: string | undefined;
-    await waitFor('the job to have a UID', async () => {
-      uid = (await bed.readJob('windowed')).metadata?.uid;
+    await waitFor(`job ${name} to have a UID`, async () => {
+      uid = (await bed.readJob(name)).metadata?.uid;
       return uid !== undefined;
     });
-    const prefix = ledgerPrefix(uid!);
+    return { contents, source, destination, uid: uid! };
+  }
+
+  it('holds at most the window and one plan step of definitions, and none once every task succeeded', async () => {
+    const { contents, destination, uid } = await startJob('windowed');
+    const prefix = ledgerPrefix(uid);
     const count = (what: 'defs' | 'tasks') => etcd.getAll().prefix(`${prefix}${what}/`).count();
 
     let peakDefinitions = 0;
@@ -112,29 +119,15 @@ describe('the task ledger of a job larger than the planning window', () => {
   }, 240_000);
 
   it('stops planning and fails the job when more copies are given up than the window holds, and goes on after a retry', async () => {
-    const contents = new Map<string, Buffer>(
-      Array.from({ length: 600 }, (_, i) => [`gone/${String(i).padStart(4, '0')}`, randomBytes(64)] as const),
-    );
-    const source = `window-gone-src-${Date.now()}`;
-    const destination = `window-gone-dst-${Date.now()}`;
-    await bucketWith(bed.s3, source, contents);
-    await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
-    await bed.createJob('vanishing', {
-      source: s3Store(source),
-      destination: s3Store(destination),
-      tasks: { maxObjects: 1 },
-    });
-    let uid: string | undefined;
-    await waitFor('the job to have recorded its first planned tasks', async () => {
-      uid = (await bed.readJob('vanishing')).metadata?.uid;
-      return (
-        uid !== undefined &&
+    const { contents, source, destination, uid } = await startJob('vanishing');
+    await waitFor(
+      'the job to have recorded its first planned tasks',
+      async () =>
         (await etcd
           .getAll()
           .prefix(`${ledgerPrefix(uid)}tasks/`)
-          .count()) > 0
-      );
-    });
+          .count()) > 0,
+    );
     // Listed already (one page holds all 600 keys): every copy still to run now fails for good (NoSuchKey).
     const keys = [...contents.keys()];
     for (let i = 0; i < keys.length; i += 500)
@@ -161,7 +154,7 @@ describe('the task ledger of a job larger than the planning window', () => {
     // Planning stopped short: the rest of the job was never planned, nor copied.
     const recorded = await etcd
       .getAll()
-      .prefix(`${ledgerPrefix(uid!)}tasks/`)
+      .prefix(`${ledgerPrefix(uid)}tasks/`)
       .count();
     expect(recorded).toBeLessThan(contents.size);
 

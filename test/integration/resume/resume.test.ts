@@ -35,17 +35,23 @@ describe('resume after a failure', () => {
     return sent;
   }
 
-  it('re-sends only the tasks that did not succeed, in a new epoch, holding deletes until every copy succeeded', async () => {
+  /** A job's ledger and consumers, and `n` single-object copy tasks (not yet recorded). */
+  async function newJob(n: number) {
     const uid = randomUUID();
     const ledger = new TaskLedger(etcd, uid);
     await ledger.ensureJob();
     await ensureJobConsumers(jsm, uid);
-    const copies: PlannedTask[] = Array.from({ length: 8 }, (_, i) => ({
+    const copies: PlannedTask[] = Array.from({ length: n }, (_, i) => ({
       kind: 'copy',
       id: taskId(i),
       objects: [{ key: `k${i}`, size: 1 }],
       bytes: 1,
     }));
+    return { uid, ledger, copies };
+  }
+
+  it('re-sends only the tasks that did not succeed, in a new epoch, holding deletes until every copy succeeded', async () => {
+    const { uid, ledger, copies } = await newJob(8);
     const del: PlannedTask = { kind: 'delete', id: taskId(8), keys: ['old'] };
     await ledger.recordPlan([...copies, del], {}, true);
     await dispatchTasks(
@@ -107,16 +113,7 @@ describe('resume after a failure', () => {
   });
 
   it("withdraws the older epochs' task messages still queued, so no worker carries a task out twice", async () => {
-    const uid = randomUUID();
-    const ledger = new TaskLedger(etcd, uid);
-    await ledger.ensureJob();
-    await ensureJobConsumers(jsm, uid);
-    const copies: PlannedTask[] = Array.from({ length: 4 }, (_, i) => ({
-      kind: 'copy',
-      id: taskId(i),
-      objects: [{ key: `k${i}`, size: 1 }],
-      bytes: 1,
-    }));
+    const { uid, ledger, copies } = await newJob(4);
     await ledger.recordPlan(copies, {}, true);
     // Dispatched, and the operator died before any worker took them: all four are still queued.
     await dispatchTasks(
@@ -139,16 +136,7 @@ describe('resume after a failure', () => {
   });
 
   it('fails a task whose definition the ledger lost or damaged, naming it, and re-sends the others', async () => {
-    const uid = randomUUID();
-    const ledger = new TaskLedger(etcd, uid);
-    await ledger.ensureJob();
-    await ensureJobConsumers(jsm, uid);
-    const copies: PlannedTask[] = Array.from({ length: 3 }, (_, i) => ({
-      kind: 'copy',
-      id: taskId(i),
-      objects: [{ key: `k${i}`, size: 1 }],
-      bytes: 1,
-    }));
+    const { uid, ledger, copies } = await newJob(3);
     await ledger.recordPlan(copies, {}, true);
     // One definition damaged (zlib's checksum no longer matches), one gone.
     const damaged = Buffer.from((await etcd.get(`${ledgerPrefix(uid)}defs/${taskId(1)}`).buffer())!);
