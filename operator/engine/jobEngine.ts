@@ -178,15 +178,15 @@ export class JobEngine {
           ...{ ingestor, ledger, delivery, js, uid, epoch, policy },
           outage: new OutageRide(log),
         };
+        // Tasks an interrupted step recorded past the checkpoint are planned
+        // again (never sent: a step's copies go out after its commit), so
+        // they go first, before anything below reads the ledger's tasks.
+        await ledger.dropUncheckpointedTasks(record.checkpoint.tasks, taskId);
         let dispatchCopies: ((tasks: PlannedTask[]) => Promise<void>) | undefined;
         if (!spec.deletion?.dryRun) {
           // A plan resumed part-way: the copies it recorded and did not finish
           // go out again now, inside the window, rather than after the rest of
           // a plan that may take as long as the copying.
-          // Tasks an interrupted step recorded past the checkpoint are planned
-          // again (never sent: a step's copies go out after its commit), so
-          // they go first.
-          await ledger.dropUncheckpointedTasks(record.checkpoint.tasks, taskId);
           if (record.checkpoint.tasks > 0)
             await sendIncompleteTasks(ledger, js, uid, {
               epoch,
@@ -392,8 +392,7 @@ export class JobEngine {
     const { spec } = this.job;
     const { log } = this.deps;
     const { checkpoint } = record;
-    // Tasks an interrupted step recorded beyond the checkpoint are planned again.
-    await ledger.dropUncheckpointedTasks(checkpoint.tasks, taskId);
+    // (Tasks an interrupted step recorded beyond the checkpoint were dropped by run().)
     const after = checkpoint.sourceAfter;
     const totals = checkpoint.totals ? { ...checkpoint.totals } : emptyTotals();
     if (totals.tasks !== checkpoint.tasks)
