@@ -649,8 +649,21 @@ export class FilesystemStore implements ObjectStore {
       throw await this.completionError(err, key, uploadId);
     }
     await this.commit(written.tempPath, target, operation, key);
-    await rm(this.stagingDir(uploadId), { recursive: true, force: true }).catch(() => undefined);
+    await this.removeStaging(uploadId).catch(() => undefined);
     return { sha256: written.sha256, size: written.size };
+  }
+
+  /**
+   * Ends an upload: upload.json first, then the rest. A concurrent completion
+   * that finds a part file gone then also finds upload.json gone, and answers
+   * UploadNotFoundError (completionError). Removed in one recursive pass, the
+   * parts could go before upload.json, and that completion failed with a bare,
+   * permanent ENOENT (seen in CI: a 200 MiB object's job failed).
+   */
+  private async removeStaging(uploadId: string): Promise<void> {
+    const dir = this.stagingDir(uploadId);
+    await rm(path.join(dir, 'upload.json'), { force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
@@ -662,7 +675,7 @@ export class FilesystemStore implements ObjectStore {
       throw err;
     }
     try {
-      await rm(this.stagingDir(uploadId), { recursive: true, force: true });
+      await this.removeStaging(uploadId);
     } catch (err) {
       throw this.fail(err, 'abortMultipart', key);
     }
