@@ -9,6 +9,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY api api
 COPY common common
+COPY storage storage
 COPY operator operator
 COPY worker worker
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev

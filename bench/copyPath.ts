@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3Server } from '../test/bed/s3Server.ts';
-import { openObjectStore } from '../worker/storage/index.ts';
+import { silentLogger, type Logger } from '../common/logging.ts';
+import { openObjectStore } from '../storage/index.ts';
 import { runCopyTask } from '../worker/transfer/copyTask.ts';
 import { createDestinationHandler } from '../worker/transfer/destinationEndpoint.ts';
 import { benchArgs } from './harness/args.ts';
@@ -43,7 +44,7 @@ try {
     );
   const source = openObjectStore({ s3: { endpoint: src.endpoint, bucket: 'source' } }, src.credentials);
   const destination = openObjectStore({ s3: { endpoint: dst.endpoint, bucket: 'dest' } }, dst.credentials);
-  const quiet = { debug: () => 0, info: () => 0, warn: (m: string, x?: unknown) => console.warn(m, x) };
+  const quiet: Logger = { ...silentLogger, warn: (m, x) => console.warn(m, x) };
   const handle = createDestinationHandler(destination, 't', quiet);
   const server = http.createServer((req, res) => void handle(req, res));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

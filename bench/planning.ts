@@ -3,7 +3,7 @@
 // RSS. Half the keys exist at the destination (a third of those changed), and
 // the destination has extra keys, in Sync mode — every path of the merge runs.
 //   node bench/planning.ts [N]
-import type { ObjectInfo } from '../worker/storage/objectStore.ts';
+import type { ObjectInfo } from '../storage/objectStore.ts';
 import { mergeListings } from '../operator/planner/listingMerge.ts';
 import { emptyTotals, planTasks } from '../operator/planner/taskPlanner.ts';
 

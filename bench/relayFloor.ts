@@ -3,7 +3,7 @@
 // signing, no storage. Each Ferry copy crosses two such relays (the source
 // worker and the destination worker) where rclone has one Go process, so this
 // bounds how close the relay design can come to rclone on a machine whose
-// cores the copy saturates (see the README's benchmark notes).
+// cores the copy saturates (see bench/README.md).
 //
 //   node bench/relayFloor.ts [--size=BYTES] [--runs=N] [--hash]
 //

@@ -1,6 +1,6 @@
 // Benchmark: resume of a 1,000,000-object job stopped half way. The plan is
 // 1,000 copy tasks of 1,000 objects (as the spec's defaults batch 4 KiB
-// objects); half of them SUCCEEDED. Measures the time from calling resume to
+// objects); half of them SUCCEEDED. Measures the time from calling resumeJob to
 // the first re-sent task arriving on NATS, and the whole resume, against the
 // local bed's real etcd and nats-server. Also reports what the plan takes in
 // etcd (the ledger holds every task's definition): bytes in use per object.
@@ -14,7 +14,8 @@ import { tasksSubject, type PlannedTask } from '../api/tasks.ts';
 import { ensureJobConsumers, ensureStreams } from '../operator/dispatch/streams.ts';
 import { TaskLedger } from '../operator/ledger/taskLedger.ts';
 import { taskId } from '../operator/planner/taskPlanner.ts';
-import { resumeIncompleteTasks } from '../operator/resume/resumeIncompleteTasks.ts';
+import { resumeJob } from '../operator/resume/resumeJob.ts';
+import { silentLogger } from '../common/logging.ts';
 import { LocalControlPlane } from '../test/bed/controlPlane.ts';
 import { benchArgs } from './harness/args.ts';
 
@@ -75,8 +76,11 @@ try {
     },
   });
   const began = performance.now();
-  const summary = await resumeIncompleteTasks(ledger, js, uid, { maxAttempts: 5, retryFailed: false });
+  // The start every task engine makes: take over the queues, drain status, open an epoch, re-send.
+  const resumed = await resumeJob({ jobUid: uid, ledger, js }, jsm, { spec: {}, log: silentLogger });
   const done = performance.now();
+  if (resumed.afterPlan?.kind !== 'sent') throw new Error('the resume sent nothing');
+  const summary = resumed.afterPlan.sent;
   await nc.flush();
   sub.unsubscribe();
   console.log(

@@ -2,8 +2,8 @@
 // key is reconciled as gather → decide → apply → record.
 import { isDeepStrictEqual } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import type { Logger } from 'winston';
 import type { ReplicationJob } from '../api/v1alpha1/index.ts';
+import { withFields, type Logger } from '../common/logging.ts';
 import { group, plural, version } from '../api/v1alpha1/index.ts';
 import { labels, operatorName, workerTokenSecretName } from '../api/names.ts';
 import type { ExternalJobState } from './external/jobState.ts';
@@ -148,7 +148,7 @@ export class ReplicationJobController {
     const [namespace, name] = key.split('/') as [string, string];
     const job = this.jobs!.informer.get(name, namespace);
     if (!job) return {}; // deleted, and the finalizer already ran
-    const log = this.log.child({ namespace, name });
+    const log = withFields(this.log, { namespace, name });
     const began = process.hrtime.bigint();
     const now = new Date();
     try {
@@ -166,7 +166,7 @@ export class ReplicationJobController {
             objects: this.objects,
             external: this.external,
             natsSecretData: settings.natsSecretData,
-            log: (level, message, meta) => log.log(level, message, meta),
+            log,
           },
           job,
           action,

@@ -10,7 +10,7 @@ import { JobEngine } from './engine/jobEngine.ts';
 import { ExternalJobState } from './external/jobState.ts';
 import { LeaderElector } from './kube/leaderElection.ts';
 import { PooledKubeConfig } from './kube/pooledKubeConfig.ts';
-import { createLogger } from '../common/logging.ts';
+import { createLogger, withFields } from '../common/logging.ts';
 import { natsConnectionOptions } from '../common/natsAuth.ts';
 import { LiveNatsAccess } from './reconcile/liveNatsAccess.ts';
 import { OperatorMetrics } from './metrics.ts';
@@ -36,21 +36,27 @@ function etcdOptions(config: OperatorConfig): IOptions {
   };
 }
 
-async function main(): Promise<void> {
-  const config = loadOperatorConfig();
-  // Shares connections to the kube-apiserver across requests (ADR 0013).
-  const kc = new PooledKubeConfig();
-  kc.loadFromDefault();
-  const metrics = new OperatorMetrics();
+/** The operator's connections to etcd and NATS (connected on first use), shared by every job. */
+function connections(config: OperatorConfig) {
   const etcd = new Etcd3(etcdOptions(config));
   let nats: NatsConnection | undefined;
   const natsConnection = async () =>
     (nats ??= await connect(await natsConnectionOptions(config.natsUrl, config.natsAuth)));
+  return { etcd, natsConnection, closeNats: async () => nats?.close() };
+}
+
+/** The controller, with the task engine it starts for each running job. */
+function replicationController(
+  config: OperatorConfig,
+  kc: k8s.KubeConfig,
+  links: ReturnType<typeof connections>,
+  natsAccess: LiveNatsAccess,
+  metrics: OperatorMetrics,
+): ReplicationJobController {
+  const { etcd, natsConnection } = links;
   const jsm = async () => jetstreamManager(await natsConnection());
-  // Worker pods get the operator's NATS files as they are now, not as they were at start-up (ADR 0016).
-  const natsAccess = await LiveNatsAccess.load(config.natsAuth, log);
   const consumers = { taskAckWaitMs: config.taskAckWaitMs, taskMaxDeliver: config.taskMaxDeliver };
-  const controller = new ReplicationJobController(
+  return new ReplicationJobController(
     kc,
     {
       watchNamespace: config.watchNamespace,
@@ -70,7 +76,7 @@ async function main(): Promise<void> {
           etcd,
           nats: natsConnection,
           core: kc.makeApiClient(k8s.CoreV1Api),
-          log: log.child({ namespace: job.metadata!.namespace, name: job.metadata!.name }),
+          log: withFields(log, { namespace: job.metadata!.namespace, name: job.metadata!.name }),
           consumers,
           planAheadTasks: config.planAheadTasks,
           onProgress,
@@ -80,6 +86,18 @@ async function main(): Promise<void> {
     metrics,
     log,
   );
+}
+
+async function main(): Promise<void> {
+  const config = loadOperatorConfig();
+  // Shares connections to the kube-apiserver across requests (ADR 0013).
+  const kc = new PooledKubeConfig();
+  kc.loadFromDefault();
+  const metrics = new OperatorMetrics();
+  const links = connections(config);
+  // Worker pods get the operator's NATS files as they are now, not as they were at start-up (ADR 0016).
+  const natsAccess = await LiveNatsAccess.load(config.natsAuth, log);
+  const controller = replicationController(config, kc, links, natsAccess, metrics);
   // A standby replica is ready too: healthy, and waiting for the lease.
   const probes = await startProbeServer(config.probeHost, config.probePort, metrics.registry, () => true);
   log.info('operator starting', {
@@ -130,8 +148,8 @@ async function main(): Promise<void> {
     await controller.stop();
     await elector.stop();
     await probes.close();
-    etcd.close();
-    await nats?.close();
+    links.etcd.close();
+    await links.closeNats();
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,10 +1,9 @@
-// A work queue of object keys ("namespace/name"), with the guarantees a
-// controller needs (the same as client-go's rate-limited work queue):
-// - a key is queued at most once, however often it is added;
-// - a key is never processed by two workers at once: adding it while it is
-//   being processed queues it again for after the current run;
-// - a failed key is retried with per-key exponential back-off, reset on success;
-// - at most `concurrency` keys are processed at a time.
+// A work queue of object keys ("namespace/name") with client-go's guarantees:
+// a key is queued at most once; never processed by two workers at once (added
+// while processing, it runs again after); retried on failure with per-key
+// exponential back-off, reset on success; at most `concurrency` at a time.
+// See ADR 0003.
+import { backoffDelay } from '../common/backoff.ts';
 
 export interface WorkQueueOptions {
   concurrency: number;
@@ -106,7 +105,10 @@ export class WorkQueue {
     } catch (err) {
       const attempts = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, attempts);
-      const retryIn = Math.min(this.options.baseBackoffMs * 2 ** (attempts - 1), this.options.maxBackoffMs);
+      const retryIn = backoffDelay(
+        { initialMs: this.options.baseBackoffMs, maxMs: this.options.maxBackoffMs },
+        attempts,
+      );
       this.onError(key, err, retryIn);
       this.addAfter(key, retryIn);
     } finally {

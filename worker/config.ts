@@ -3,8 +3,8 @@
 // the worker at start-up with a message naming the variable.
 import { workerEnv, workerRoles, type WorkerRole } from '../api/names.ts';
 import { readNatsAuth, type NatsAuth } from '../common/natsAuth.ts';
-import type { FilesystemStoreConfig } from './storage/filesystemStore.ts';
-import type { S3StoreConfig } from './storage/s3Store.ts';
+import type { UploadToAbort } from '../api/uploads.ts';
+import type { StoreConfig } from '../storage/index.ts';
 
 export interface WorkerConfig {
   role: WorkerRole;
@@ -30,8 +30,6 @@ export interface WorkerConfig {
   /** A source worker's share of the job's bandwidth limit (bytes per second); unset: unlimited. */
   bandwidthBytesPerSecond?: number;
 }
-
-export type StoreConfig = { s3: S3StoreConfig } | { filesystem: FilesystemStoreConfig };
 
 export class WorkerConfigError extends Error {}
 
@@ -64,12 +62,6 @@ function parseStore(raw: string): StoreConfig {
   throw new WorkerConfigError(
     `${workerEnv.store} must describe an s3 store (endpoint, bucket) or a filesystem store (mountPath)`,
   );
-}
-
-/** A multipart upload a deleted job left open at its destination. */
-export interface UploadToAbort {
-  key: string;
-  uploadId: string;
 }
 
 /** The configuration of a deleted job's upload-abort run: the destination store and what to abort. */

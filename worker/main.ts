@@ -23,9 +23,10 @@ import {
   type WorkerConfig,
 } from './config.ts';
 import { abortUploads } from './transfer/abortUploads.ts';
-import { announceDestination, announceListing, DestinationDirectory } from './endpoints.ts';
+import { announceDestination, announceListing } from '../api/announcements.ts';
+import { DestinationDirectory } from './endpoints.ts';
 import { createListingRoute } from './listing/listingEndpoint.ts';
-import { FilesystemStore, openObjectStore } from './storage/index.ts';
+import { FilesystemStore, openObjectStore } from '../storage/index.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { SourceTaskLoop } from './taskLoop.ts';
 import { BandwidthLimiter } from './transfer/copyTask.ts';

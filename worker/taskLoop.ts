@@ -6,12 +6,13 @@
 // `working()` keeps extending that deadline.
 import http from 'node:http';
 import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import type { Logger } from 'winston';
 import { streams } from '../api/names.ts';
+import { backoffDelay, type Backoff } from '../common/backoff.ts';
+import { withFields, type Logger } from '../common/logging.ts';
 import { statusSubject, taskConsumerName, type StatusMessage, type TaskMessage } from '../api/tasks.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { Permits } from './permits.ts';
-import type { ObjectStore } from './storage/objectStore.ts';
+import type { ObjectStore } from '../storage/objectStore.ts';
 import { runCopyPartTask } from './transfer/copyPartTask.ts';
 import { runCopyTask, type BandwidthLimiter, type CopyOutcome } from './transfer/copyTask.ts';
 import { deleteObject, type DestinationTarget } from './transfer/destinationClient.ts';
@@ -36,6 +37,9 @@ export interface TaskLoopOptions {
   bandwidth?: BandwidthLimiter;
   metrics?: WorkerMetrics;
 }
+
+/** The delay before a task handed back is delivered again, by its delivery count. */
+const redeliveryBackoff: Backoff = { initialMs: 1_000, maxMs: 10_000 };
 
 type Outcome = Pick<StatusMessage, 'state' | 'objectsDone' | 'bytesDone' | 'error'>;
 
@@ -137,7 +141,7 @@ export class SourceTaskLoop {
       msg.term();
       return;
     }
-    const log = this.options.log.child({
+    const log = withFields(this.options.log, {
       task: message.task.id,
       epoch: message.epoch,
       attempt: message.attempt,
@@ -169,7 +173,7 @@ export class SourceTaskLoop {
       // Could not report (or no destination to send to): hand the task back so it is not lost.
       // Back off with each delivery: an outage of a few seconds (a destination
       // pod being replaced) must not use up the task's deliveries (max-deliver).
-      const delayMs = Math.min(1_000 * 2 ** (msg.info.deliveryCount - 1), 10_000);
+      const delayMs = backoffDelay(redeliveryBackoff, msg.info.deliveryCount);
       log.warn('task handed back', { error: String(err), retryInMs: delayMs });
       msg.nak(delayMs);
       pause = true;
@@ -196,14 +200,7 @@ export class SourceTaskLoop {
           permits: this.permits,
           bandwidth: this.options.bandwidth,
         });
-        this.count('copied', outcome);
-        this.handBackIfRefused(target.baseUrl, outcome.failed);
-        return {
-          state: outcome.state,
-          objectsDone: outcome.objectsDone,
-          bytesDone: outcome.bytesDone,
-          error: outcome.error,
-        };
+        return this.copied(target.baseUrl, outcome);
       }
       case 'delete': {
         for (const key of task.keys) {
@@ -229,24 +226,22 @@ export class SourceTaskLoop {
           permits: this.permits,
           bandwidth: this.options.bandwidth,
         });
-        this.count('copied', outcome);
-        this.handBackIfRefused(target.baseUrl, outcome.failed);
-        return {
-          state: outcome.state,
-          objectsDone: outcome.objectsDone,
-          bytesDone: outcome.bytesDone,
-          error: outcome.error,
-        };
+        return this.copied(target.baseUrl, outcome);
       }
     }
   }
 
-  private count(operation: 'copied', outcome: CopyOutcome): void {
+  /** A copy's outcome as its status says it, counted; throws (to hand the task back) when `url` refused. */
+  private copied(url: string, outcome: CopyOutcome): Outcome {
     const metrics = this.options.metrics;
-    if (!metrics) return;
-    metrics.objects.inc({ operation }, outcome.objectsDone);
-    metrics.bytes.inc({ direction: 'sent' }, outcome.bytesDone);
-    for (const failure of outcome.failed) metrics.failed(failure.kind, failure.code);
+    if (metrics) {
+      metrics.objects.inc({ operation: 'copied' }, outcome.objectsDone);
+      metrics.bytes.inc({ direction: 'sent' }, outcome.bytesDone);
+      for (const failure of outcome.failed) metrics.failed(failure.kind, failure.code);
+    }
+    this.handBackIfRefused(url, outcome.failed);
+    const { state, objectsDone, bytesDone, error } = outcome;
+    return { state, objectsDone, bytesDone, error };
   }
 
   /**

@@ -6,9 +6,10 @@
 // that is not SUCCEEDED, so it is sent then. The other order could lose track
 // of a message already out.
 import { headers } from '@nats-io/transport-node';
-import type { JetStreamClient } from '@nats-io/jetstream';
 import { taskMessageId, tasksSubject, type PlannedTask, type TaskMessage } from '../../api/tasks.ts';
-import type { TaskLedger, UpdateOutcome } from '../ledger/taskLedger.ts';
+import type { Logger } from '../../common/logging.ts';
+import type { UpdateOutcome } from '../ledger/taskLedger.ts';
+import type { JobChannels } from './jobChannels.ts';
 
 export interface Dispatch {
   task: PlannedTask;
@@ -18,12 +19,14 @@ export interface Dispatch {
   attemptsBase?: number;
 }
 
-export async function dispatchTasks(
-  js: JetStreamClient,
-  ledger: TaskLedger,
-  jobUid: string,
-  dispatches: Dispatch[],
-): Promise<UpdateOutcome[]> {
+/**
+ * Records each dispatch in the ledger, then publishes the message of each the
+ * ledger accepted (one it refused was overtaken by a status of the same task
+ * or a newer attempt). Idempotent: JetStream de-duplicates a repeated message
+ * by its id. Returns the ledger's outcome of every dispatch.
+ */
+export async function dispatchTasks(job: JobChannels, dispatches: Dispatch[]): Promise<UpdateOutcome[]> {
+  const { js, ledger, jobUid } = job;
   const outcomes = await ledger.applyUpdates(
     dispatches.map((d) => ({
       taskId: d.task.id,
@@ -56,23 +59,19 @@ export async function dispatchTasks(
  * Deletes are left PENDING: they wait for the whole plan and every copy.
  */
 export async function dispatchPlannedCopies(
-  js: JetStreamClient,
-  ledger: TaskLedger,
-  jobUid: string,
+  job: JobChannels,
   epoch: number,
   tasks: PlannedTask[],
-  log?: { debug(message: string, meta: Record<string, unknown>): unknown },
+  log: Logger,
   batchSize = 100,
 ): Promise<void> {
   const copies = tasks.filter((task) => task.kind !== 'delete');
   for (let i = 0; i < copies.length; i += batchSize) {
     const outcomes = await dispatchTasks(
-      js,
-      ledger,
-      jobUid,
+      job,
       copies.slice(i, i + batchSize).map((task) => ({ task, epoch, attempt: 1 })),
     );
     const sent = outcomes.filter((o) => o.apply).length;
-    log?.debug('dispatched tasks', { tasks: sent, epoch, planning: true });
+    log.debug('dispatched tasks', { tasks: sent, epoch, planning: true });
   }
 }

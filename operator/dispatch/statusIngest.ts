@@ -7,9 +7,10 @@
 // status is terminated (never redelivered) and logged, so it cannot block the
 // stream.
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
-import type { Logger } from 'winston';
 import type { StatusMessage } from '../../api/tasks.ts';
-import type { StatusUpdate, TaskLedger, UpdateOutcome } from '../ledger/taskLedger.ts';
+import type { Logger } from '../../common/logging.ts';
+import type { StatusUpdate, UpdateOutcome } from '../ledger/taskLedger.ts';
+import type { JobChannels } from './jobChannels.ts';
 
 const reportedStates = new Set(['RUNNING', 'SUCCEEDED', 'FAILED']);
 
@@ -30,17 +31,16 @@ export function parseStatusMessage(data: string, jobUid: string): StatusMessage 
 }
 
 export class StatusIngestor {
+  private readonly job: Pick<JobChannels, 'ledger' | 'jobUid'>;
   private readonly consumer: Consumer;
-  private readonly ledger: TaskLedger;
-  private readonly jobUid: string;
   private readonly log: Logger;
   /** Messages the last pull left waiting behind its last message (JsMsg.info.pending). */
   private leftBehind: number | undefined;
 
-  constructor(consumer: Consumer, ledger: TaskLedger, jobUid: string, log: Logger) {
+  /** `consumer`: the job's durable status consumer. */
+  constructor(job: Pick<JobChannels, 'ledger' | 'jobUid'>, consumer: Consumer, log: Logger) {
+    this.job = job;
     this.consumer = consumer;
-    this.ledger = ledger;
-    this.jobUid = jobUid;
     this.log = log;
   }
 
@@ -70,7 +70,7 @@ export class StatusIngestor {
 
     const valid: { msg: JsMsg; update: StatusUpdate }[] = [];
     for (const msg of messages) {
-      const parsed = parseStatusMessage(msg.string(), this.jobUid);
+      const parsed = parseStatusMessage(msg.string(), this.job.jobUid);
       if (typeof parsed === 'string') {
         this.log.warn('discarding an invalid status message', {
           reason: parsed,
@@ -85,7 +85,7 @@ export class StatusIngestor {
     }
     let outcomes: UpdateOutcome[];
     try {
-      outcomes = await this.ledger.applyUpdates(valid.map((v) => v.update));
+      outcomes = await this.job.ledger.applyUpdates(valid.map((v) => v.update));
     } catch (err) {
       // Nothing was committed for this batch (or part of it, idempotently): hand it back.
       for (const { msg } of valid) msg.nak(1_000);

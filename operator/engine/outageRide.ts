@@ -10,7 +10,7 @@
 // job's stream or tasks — waiting cannot bring them back; the resume
 // re-creates the streams and re-sends the incomplete tasks — or when the
 // outage outlasts `limitMs`.
-import type { Logger } from 'winston';
+import type { Logger } from '../../common/logging.ts';
 import { isLostStream } from '../dispatch/deliveryWatch.ts';
 
 export class OutageRide {

@@ -13,7 +13,7 @@
 // held deletes.
 import type { PlannedTask } from '../../api/tasks.ts';
 import type { UpdateOutcome } from '../ledger/taskLedger.ts';
-import type { ChosenRound } from '../resume/resumeIncompleteTasks.ts';
+import type { ChosenRound } from '../resume/sendIncompleteTasks.ts';
 
 export class PlanningWindow {
   private readonly open = new Set<string>();

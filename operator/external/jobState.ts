@@ -16,7 +16,7 @@ import {
   type ConsumerSettings,
 } from '../dispatch/streams.ts';
 import { abortOpenUploads, openUploadsOf, type AbortedUploads } from './openUploads.ts';
-import type { UploadToAbort } from '../../worker/config.ts';
+import type { UploadToAbort } from '../../api/uploads.ts';
 
 export class ExternalJobState {
   private readonly etcd: Etcd3;
@@ -44,7 +44,7 @@ export class ExternalJobState {
   async uploadsToAbort(jobUid: string): Promise<UploadToAbort[] | undefined> {
     try {
       const open = await openUploadsOf((await this.jsm()).jetstream(), jobUid);
-      return open.flatMap((u) => (u.key !== undefined ? [{ key: u.key, uploadId: u.uploadId }] : []));
+      return open.map(({ key, uploadId }) => ({ key, uploadId }));
     } catch {
       return undefined; // best effort (openUploads.ts): the deletion goes on
     }

@@ -17,7 +17,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { uploadsBucket } from '../../api/tasks.ts';
 import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
-import type { UploadRecord } from '../../worker/transfer/uploadRegistry.ts';
+import type { UploadRecord } from '../../api/uploads.ts';
 import { isStreamNotFound } from '../dispatch/streams.ts';
 import { openS3Store } from '../planner/storeListing.ts';
 
@@ -49,7 +49,7 @@ export async function openUploadsOf(js: JetStreamClient, jobUid: string): Promis
 
 export interface AbortedUploads {
   aborted: number;
-  /** Uploads left open, and why (an unreachable store, a filesystem destination, a record without its key). */
+  /** Uploads left open, and why (an unreachable store, the first abort that failed). */
   left: { count: number; reason: string }[];
 }
 
@@ -65,25 +65,25 @@ export async function abortOpenUploads(
   // A filesystem destination's part files sit on its volume: the upload-abort pod, which mounts it,
   // has dealt with them before this (operator/reconcile/uploadAbortPod.ts).
   if (!destination.s3) return result;
-  const keyed = uploads.filter((u): u is UploadRecord & { key: string } => u.key !== undefined);
-  if (keyed.length < uploads.length)
-    result.left.push({ count: uploads.length - keyed.length, reason: 'recorded without their object key' });
   let store;
   try {
     store = await openS3Store(job.metadata!.namespace!, destination.s3, core);
   } catch (err) {
-    result.left.push({ count: keyed.length, reason: `destination not reachable: ${(err as Error).message}` });
+    result.left.push({
+      count: uploads.length,
+      reason: `destination not reachable: ${(err as Error).message}`,
+    });
     return result;
   }
   try {
-    for (const [i, upload] of keyed.entries()) {
+    for (const [i, upload] of uploads.entries()) {
       try {
         await store.abortMultipart(upload.key, upload.uploadId);
         result.aborted++;
       } catch (err) {
         // The store already retried; the rest would most likely fail the same way, each as slowly.
         result.left.push({
-          count: keyed.length - i,
+          count: uploads.length - i,
           reason: `aborting ${upload.key}: ${(err as Error).message}`,
         });
         break;

@@ -5,9 +5,9 @@
 //
 // A leader that cannot renew within the renew deadline steps down by calling
 // onStoppedLeading; the operator then exits, so a fresh process (with empty
-// caches and no half-done reconcile) becomes a candidate again.
+// caches and no half-done reconcile) becomes a candidate again. See ADR 0003.
 import * as k8s from '@kubernetes/client-node';
-import type { Logger } from 'winston';
+import type { Logger } from '../../common/logging.ts';
 
 export interface LeaderElectionConfig {
   namespace: string;

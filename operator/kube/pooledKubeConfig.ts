@@ -1,30 +1,10 @@
-// A KubeConfig whose API requests share their connections to the kube-apiserver.
-//
-// @kubernetes/client-node 2.x builds a new undici Agent for every request it
-// authenticates (KubeConfig.applySecurityAuthentication), so every request to a
-// TLS kube-apiserver — every status patch, lease renewal, pod create, watch
-// restart — opens a fresh TCP connection and pays a full TLS handshake on both
-// ends. Measured on the bed: 50 sequential GETs made 50 TLS connections and cost
-// the client 4.8 ms CPU each (ADR 0013).
-//
-// The fix keeps the library's own authentication and dispatcher settings and
-// only changes their lifetime: the first dispatcher made for a given TLS identity
-// (the exact options the library built it from: server, CA, client certificate
-// and key — from files, inline data or an exec plugin — and verification
-// settings) is kept and handed to every later request with the same identity. A
-// fresh dispatcher that is not kept has not connected yet (undici connects on
-// first dispatch), so dropping it costs nothing. When the identity changes — a
-// rotated client certificate or CA — the new dispatcher is kept instead, and the
-// old one is closed a minute later, gracefully: requests that picked it up just
-// before, and watches running on it, finish there.
-//
-// A kept connection can go silent (a NAT or load balancer that drops it
-// without a reset). Every request on it therefore gets a headers timeout of
-// 60 s, the kube-apiserver's own request timeout: a request the server serves
-// answers within it (a watch answers its headers at once), and one on a dead
-// connection fails then, instead of after undici's 300 s, and the next request
-// opens a new connection. Leader election does not use this client at all
-// (operator/main.ts): a lease round must fail within its renew deadline.
+// A KubeConfig whose API requests share their connections to the
+// kube-apiserver: client-node builds a new undici Agent (a new TLS handshake)
+// for every request; this keeps the first dispatcher made for a TLS identity
+// and hands it to every later request with that identity, and retires it
+// gracefully when the identity changes (a rotated certificate). Requests on a
+// kept connection time out on their headers after 60 s, so a connection that
+// went silent fails fast. See ADR 0013.
 import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 
@@ -39,13 +19,13 @@ export interface PooledKubeConfigOptions {
 export class PooledKubeConfig extends k8s.KubeConfig {
   private kept: { identity: string; dispatcher: Dispatcher } | undefined;
   private readonly headersTimeoutMs: number;
+  /** The identity of the options the library has just built a dispatcher from. */
+  private lastBuilt: string | undefined;
 
   constructor(options: PooledKubeConfigOptions = {}) {
     super();
     this.headersTimeoutMs = options.headersTimeoutMs ?? 60_000;
   }
-  /** The identity of the options the library has just built a dispatcher from (see below). */
-  private lastBuilt: string | undefined;
 
   override createDispatcherOptions(
     ...args: Parameters<k8s.KubeConfig['createDispatcherOptions']>

@@ -1,9 +1,13 @@
 // client-node's informer relists on 410 Gone by itself but stops for good on
 // any other error (a dropped connection, a 429 while a CRD's watch cache warms
 // up, an API server restart). This wrapper restarts it with capped back-off, so
-// the operator's view of the cluster never silently freezes.
+// the operator's view of the cluster never silently freezes (ADR 0003).
 import * as k8s from '@kubernetes/client-node';
-import type { Logger } from 'winston';
+import { backoffDelay, type Backoff } from '../../common/backoff.ts';
+import type { Logger } from '../../common/logging.ts';
+
+/** The wait before restarting a stopped informer, by consecutive failures. */
+const restartBackoff: Backoff = { initialMs: 250, maxMs: 30_000 };
 
 export interface ResilientInformer<T extends k8s.KubernetesObject> {
   informer: k8s.Informer<T> & k8s.ObjectCache<T>;
@@ -31,7 +35,7 @@ export function startResilientInformer<T extends k8s.KubernetesObject>(
   informer.on(k8s.ERROR, (err: unknown) => {
     if (stopped) return;
     failures++;
-    const delayMs = Math.min(250 * 2 ** Math.min(failures - 1, 7), 30_000);
+    const delayMs = backoffDelay(restartBackoff, failures);
     log.warn('informer stopped; restarting', { path, error: String(err), retryInMs: delayMs });
     setTimeout(() => {
       if (!stopped)

@@ -1,4 +1,4 @@
-// The task ledger: every task's record in etcd, under the job's UID.
+// The task ledger: every task's record in etcd, under the job's UID (ADR 0004).
 //
 //   /ferry/jobs/<uid>/job            epoch, plan checkpoint, whether planning finished
 //   /ferry/jobs/<uid>/tasks/<taskId> the task's progress (small: rewritten by every status)
@@ -222,8 +222,9 @@ export class TaskLedger {
 
   /**
    * Removes task records at plan positions from `fromPosition` on: what an
-   * interrupted plan step wrote beyond its checkpoint. Nothing is dispatched
-   * before planning completes, so these are PENDING and safe to drop.
+   * interrupted plan step wrote beyond its checkpoint. A step's copies are
+   * dispatched only after the transaction that moves the checkpoint past
+   * them, so these were never sent: PENDING, and safe to drop.
    */
   async dropUncheckpointedTasks(fromPosition: number, idOf: (position: number) => string): Promise<void> {
     for (const kind of ['tasks', 'defs'] as const) {

@@ -1,15 +1,9 @@
-// Checksums on demand. A filesystem store records no checksums, and hashing a
-// whole tree at every plan would read every byte of it — even on a first copy,
-// where the other side has none of the objects. So a worker's listing comes
-// without checksums, and the planner asks the worker to hash only the objects
-// it cannot decide on otherwise: present on both sides with the same size and
-// no comparable fingerprint. Never skip what cannot be proven equal still
-// holds: an object whose checksum cannot be had stays a copy.
-//
-// Decisions keep their order. Only from the first undecided one on are they
-// held back, at most `window` of them, until the worker has answered for the
-// batch; so memory stays bounded whatever the object count.
-import type { ObjectInfo } from '../../worker/storage/objectStore.ts';
+// Checksums on demand: a filesystem store records none, and hashing a whole
+// tree at every plan would read every byte. So the planner asks for the
+// checksum only of an object it cannot decide on otherwise (same key and size
+// on both sides, no comparable fingerprint); one it cannot get stays a copy.
+// Decisions keep their order, at most `window` held back. See ADR 0005.
+import type { ObjectInfo } from '../../storage/objectStore.ts';
 import { compareObjects, type KeyDecision } from './listingMerge.ts';
 
 /** A side whose objects' checksums can be asked for (a worker listing). */

@@ -1,6 +1,5 @@
-// The rules that keep Sync from deleting what it should not. Applied to the
-// totals of a complete plan, before any delete task is dispatched (and deletes
-// are dispatched only after every copy succeeded).
+// The rules that keep Sync from deleting what it should not, applied to a
+// complete plan's totals before any delete task is dispatched (ADR 0004).
 import type { ReplicationJobSpec } from '../../api/v1alpha1/index.ts';
 import type { PlanTotals } from './taskPlanner.ts';
 

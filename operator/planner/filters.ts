@@ -1,5 +1,5 @@
 // Which keys a job is about (spec.filters). An object outside the filters is
-// neither copied nor deleted: excluding a path never makes Sync delete it.
+// neither copied nor deleted: excluding a path never makes Sync delete it (ADR 0004).
 import type { ReplicationJobSpec } from '../../api/v1alpha1/index.ts';
 
 export type Filters = NonNullable<ReplicationJobSpec['filters']>;

@@ -1,13 +1,8 @@
-// The heart of planning: a streamed merge of the source and destination
-// listings, both sorted by UTF-8 bytes (the order S3 ListObjectsV2 returns and
-// the filesystem driver reproduces). Each key is decided on its own the moment
-// both listings have moved past it, so memory stays constant whatever the
-// object count.
-//
-// A listing that is out of order would make the merge believe objects are
-// missing — and, in Sync mode, delete them. So order is checked, and a
-// violation fails the plan instead of producing a single task.
-import type { ObjectInfo } from '../../worker/storage/objectStore.ts';
+// A streamed merge of the source and destination listings, both sorted by
+// UTF-8 bytes: each key is decided once both listings have passed it, so memory
+// stays constant. A listing out of order would read as missing objects (and
+// Sync deletes), so order is checked and a violation fails the plan (ADR 0004).
+import type { ObjectInfo } from '../../storage/objectStore.ts';
 
 export type KeyDecision =
   /** In the source only, or different at the destination: copy it. */

@@ -1,12 +1,8 @@
-// Checksums on demand for a store the operator lists itself (S3). A listing
-// (ListObjectsV2) carries no user metadata, so the SHA-256 Ferry records on
-// each object (`ferry-sha256`, or S3's own full-object checksum) costs one
-// HEAD per object. Asking for it at every object would make planning a
-// hundred million objects a hundred million HEADs, most of them for objects
-// the other side does not even have; so, as for a worker-listed side
-// (checksumsOnDemand.ts), it is asked only for the objects whose equality the
-// planner cannot decide otherwise.
-import type { ObjectInfo, ObjectStore } from '../../worker/storage/objectStore.ts';
+// Checksums on demand for a store the operator lists itself (S3): a listing
+// carries no user metadata, so the SHA-256 Ferry records on an object costs a
+// HEAD, asked only for the objects the planner cannot decide on otherwise, as
+// for a worker-listed side (checksumsOnDemand.ts, ADR 0005).
+import type { ObjectInfo, ObjectStore } from '../../storage/objectStore.ts';
 import type { ChecksumsOnRequest } from './checksumsOnDemand.ts';
 
 export class RecordedChecksums implements ChecksumsOnRequest {

@@ -5,8 +5,9 @@ import type * as k8s from '@kubernetes/client-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { workerTokenKey, workerTokenSecretName, type WorkerRole } from '../../api/names.ts';
 import type { ReplicationJob, Store } from '../../api/v1alpha1/index.ts';
-import { openObjectStore } from '../../worker/storage/index.ts';
-import { StorageError, type ObjectStore } from '../../worker/storage/objectStore.ts';
+import type { Logger } from '../../common/logging.ts';
+import { openObjectStore } from '../../storage/index.ts';
+import { StorageError, type ObjectStore } from '../../storage/objectStore.ts';
 import { settleWithChecksums, type ChecksumsOnRequest } from './checksumsOnDemand.ts';
 import { RecordedChecksums } from './recordedChecksums.ts';
 import { mergeListings, type KeyDecision } from './listingMerge.ts';
@@ -20,7 +21,7 @@ export interface StoreListingContext {
   nats: () => Promise<NatsConnection>;
   /** Stops a listing that waits for its worker. */
   signal?: AbortSignal;
-  log?: (message: string, meta?: Record<string, unknown>) => void;
+  log?: Logger;
 }
 
 async function secretValue(core: k8s.CoreV1Api, namespace: string, name: string, key: string) {

@@ -1,11 +1,7 @@
-// Turns the merged listings into tasks, streaming: small objects are batched
-// up to the spec's object and byte caps, so the ledger and the streams hold
-// O(tasks), not O(objects); an object larger than the part size becomes one
-// task per part, so a failure re-sends only the missing parts. At most one open
-// batch of each kind is held in memory.
-//
-// Task ids are the plan position, so planning the same listings again yields
-// the same ids (and JetStream de-duplicates re-sent tasks by them).
+// Turns the merged listings into tasks, streaming: small objects batched up to
+// the spec's caps, an object larger than the part size one task per part (ADR
+// 0006). Task ids are plan positions, so planning the same listings again gives
+// the same ids, which JetStream de-duplicates re-sent tasks by (ADR 0004).
 import type { ReplicationMode } from '../../api/v1alpha1/index.ts';
 import type { KeyDecision } from './listingMerge.ts';
 import type { KeyFilter } from './filters.ts';

@@ -1,20 +1,9 @@
-// The operator's side of the listing contract (api/listing.ts): lists a store
-// through a worker pod of its side, page by page, as an async iterable with
-// ObjectStore.list()'s contract — so the planner merges it like any listing —
-// and asks the worker for the checksums of the objects the planner cannot
-// decide on otherwise (checksumsOnDemand.ts).
-//
-// It waits (without failing) until a worker of the side has announced itself,
-// asks for each page after the last key it yielded (so any worker can serve
-// the next page, and a worker lost mid-listing costs one page), and ends only
-// when a page says the listing is complete: a page that failed, was torn or
-// broke the order is never mistaken for the end of the listing (Sync deletes
-// depend on it). A permanent error (a missing source path, a wrong token)
-// throws a permanent ListingError at once; retryable error answers and
-// timeouts are retried a few times first. A worker that cannot be reached
-// (refused, reset, cut off mid-page) is taken for gone: it is passed over
-// until its announcement could have expired, and the listing waits for
-// another worker of the side — as for the first one.
+// The operator's side of the listing contract (api/listing.ts): a store listed
+// page by page through a worker pod of its side, with ObjectStore.list()'s
+// contract, and the checksums the planner asks for (checksumsOnDemand.ts).
+// A listing ends only on a page that says it is complete: a failed, torn or
+// out-of-order page is never taken for the end (Sync deletes depend on it).
+// Unreachable workers are passed over; the listing waits for another. ADR 0005.
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   checksumsPath,
@@ -29,9 +18,11 @@ import {
   type ListingPage,
 } from '../../api/listing.ts';
 import type { WorkerRole } from '../../api/names.ts';
-import { announcedUrls } from '../../worker/endpoints.ts';
-import type { ListOptions, ObjectInfo } from '../../worker/storage/objectStore.ts';
-import { parseErrorBody } from '../../worker/transfer/protocol.ts';
+import { announcedUrls } from '../../api/announcements.ts';
+import type { ListOptions, ObjectInfo } from '../../storage/objectStore.ts';
+import { parseErrorBody } from '../../api/errorBody.ts';
+import { backoffDelay } from '../../common/backoff.ts';
+import type { Logger } from '../../common/logging.ts';
 
 export type ListingErrorKind = 'retryable' | 'permanent';
 
@@ -55,7 +46,7 @@ export interface WorkerListingOptions {
   description: string;
   /** Stops waiting and paging (the engine stopped). */
   signal?: AbortSignal;
-  log?: (message: string, meta?: Record<string, unknown>) => void;
+  log?: Logger;
   /** How often to look for an announced worker while none is (1 s). */
   discoveryIntervalMs?: number;
   /** Time allowed for one request (a page, or a batch of checksums), hashing included (5 min). */
@@ -172,7 +163,7 @@ export class WorkerListing {
         if (error.kind === 'permanent' || this.options.signal?.aborted) throw error;
         this.endpoint = undefined;
         if (isUnreachable(err)) {
-          this.options.log?.('listing worker unreachable; waiting for a worker of the side', {
+          this.options.log?.info('listing worker unreachable; waiting for a worker of the side', {
             endpoint,
             error: error.message,
           });
@@ -186,11 +177,13 @@ export class WorkerListing {
             `${error.message} (gave up after ${failures} attempts at ${what})`,
             { cause: err },
           );
-        this.options.log?.('listing request failed; asking again', {
+        this.options.log?.info('listing request failed; asking again', {
           error: error.message,
           attempt: failures,
         });
-        await this.sleep(Math.min((this.options.retryDelayMs ?? 500) * 2 ** (failures - 1), 10_000));
+        await this.sleep(
+          backoffDelay({ initialMs: this.options.retryDelayMs ?? 500, maxMs: 10_000 }, failures),
+        );
       }
     }
   }
@@ -214,7 +207,7 @@ export class WorkerListing {
         continue;
       }
       if (!waited)
-        this.options.log?.(`waiting for a ${this.options.role} worker to list ${this.description}`);
+        this.options.log?.info(`waiting for a ${this.options.role} worker to list ${this.description}`);
       waited = true;
       await this.sleep(this.options.discoveryIntervalMs ?? 1_000);
     }

@@ -1,5 +1,5 @@
-// Conditions follow metav1.Condition. The set is chosen so that both people and
-// tools read a job right:
+// Conditions follow metav1.Condition (ADR 0003). The set is chosen so that both
+// people and tools read a job right:
 // - Ready: the job's worker pods are all running and ready.
 // - Complete / Failed: terminal outcomes; `kubectl wait --for=condition=Complete`.
 // - Suspended: spec.suspend is honoured (no worker pods).
@@ -69,12 +69,15 @@ export function setCondition(
     ...update,
     observedGeneration,
     lastTransitionTime:
-      existing && existing.status === update.status
-        ? existing.lastTransitionTime
-        : now.toISOString().replace(/\.\d+Z$/, 'Z'),
+      existing && existing.status === update.status ? existing.lastTransitionTime : rfc3339(now),
   };
   const others = conditions.filter((c) => c.type !== update.type);
   return [...others, next].sort((a, b) => a.type.localeCompare(b.type));
+}
+
+/** A metav1.Time as the API server writes it: RFC 3339, whole seconds. */
+export function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 export function isConditionTrue(conditions: readonly Condition[] | undefined, type: ConditionType): boolean {

@@ -1,28 +1,16 @@
 // The NATS access the operator passes on to worker pods, kept current while it
-// runs. Certificates are rotated in place: cert-manager renews a client
-// certificate well before it expires, and the kubelet swaps the files of a
-// mounted Secret under a running pod. Reading the files once at start-up (as
-// before) left every job's worker Secret — and every pod made from it — on the
-// old certificate until the operator restarted; once it expired, new worker
-// pods could not reach NATS. It also let a standby that took the lease long
-// after a rotation write its start-up copy back over the new one (ADR 0016).
-//
-// So the files are re-read on a timer. A change is taken only when it is whole:
-// the same contents on two reads in a row (the kubelet's swap is atomic, a
-// hand-edit may not be) and, for a client certificate, a key that belongs to
-// it. A failed or torn read keeps the last good access and is logged. The user
-// and password come from the environment and change only with a restart.
+// runs: the kubelet swaps a rotated certificate's files under the running
+// operator, and worker Secrets must follow. The files are re-read on a timer;
+// a change is taken only when it is whole (the same on two reads in a row, a
+// client key that belongs to its certificate), else the last good access is
+// kept and the reason logged. See ADR 0016.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from '../../common/logging.ts';
 import type { NatsAuth } from '../../common/natsAuth.ts';
 import { workerNatsSecretData } from './workerNatsAccess.ts';
 
 type Access = Readonly<Record<string, string>>;
-
-export interface LiveNatsAccessLog {
-  info(message: string, meta?: Record<string, unknown>): void;
-  warn(message: string, meta?: Record<string, unknown>): void;
-}
 
 /** Why a worker Secret's NATS entries cannot be used: a client certificate and key that are not a pair. */
 export function natsAccessDefect(access: Access): string | undefined {
@@ -43,16 +31,16 @@ export class LiveNatsAccess {
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: Array<() => void> = [];
   private readonly auth: NatsAuth;
-  private readonly log: LiveNatsAccessLog;
+  private readonly log: Logger;
 
-  private constructor(auth: NatsAuth, initial: Access, log: LiveNatsAccessLog) {
+  private constructor(auth: NatsAuth, initial: Access, log: Logger) {
     this.auth = auth;
     this.access = initial;
     this.log = log;
   }
 
   /** Reads the files now; a file that cannot be read is a configuration error, as at any start-up. */
-  static async load(auth: NatsAuth, log: LiveNatsAccessLog): Promise<LiveNatsAccess> {
+  static async load(auth: NatsAuth, log: Logger): Promise<LiveNatsAccess> {
     return new LiveNatsAccess(auth, await workerNatsSecretData(auth), log);
   }
 

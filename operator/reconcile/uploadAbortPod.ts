@@ -10,7 +10,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { labels, workerEnv } from '../../api/names.ts';
 import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
-import type { UploadToAbort } from '../../worker/config.ts';
+import type { UploadToAbort } from '../../api/uploads.ts';
 import {
   containerSecurityContext,
   ownedLabels,

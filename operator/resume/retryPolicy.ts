@@ -2,11 +2,12 @@
 // on a resume (a new epoch, after a restart, leader change, recovery or a
 // user's retry) or in a retry round of the running engine (same epoch).
 //
-// A retryable failure is re-sent after an exponential back-off, measured from
-// when the failure was recorded: initial · 2^(attempts used − 1), capped. The
-// engine holds the re-dispatch (rather than a delayed nak) because the worker
-// has already acknowledged the task by the time its failure is known; holding
-// it in the operator also keeps the delay across an operator restart.
+// A retryable failure is re-sent after an exponential back-off (common/backoff.ts),
+// measured from when the failure was recorded. The engine holds the
+// re-dispatch (rather than a delayed nak) because the worker has already
+// acknowledged the task by the time its failure is known; holding it in the
+// operator also keeps the delay across an operator restart (ADR 0007).
+import { backoffDelay } from '../../common/backoff.ts';
 import type { TaskRecord } from '../ledger/taskLedger.ts';
 
 export interface RetryPolicy {
@@ -30,11 +31,9 @@ export function retryPolicyOf(
   };
 }
 
-/** The wait before the next attempt, after `failedAttempts` (≥ 1) attempts failed. */
+/** The wait before the next attempt, after `failedAttempts` (≥ 1) attempts failed: initial · 2^(failed − 1), capped. */
 export function retryDelayMs(failedAttempts: number, policy: RetryPolicy): number {
-  const doublings = Math.max(0, failedAttempts - 1);
-  // 2^doublings overflows to Infinity long after the cap: Math.min still holds.
-  return Math.min(policy.initialBackoffMs * 2 ** doublings, policy.maxBackoffMs);
+  return backoffDelay({ initialMs: policy.initialBackoffMs, maxMs: policy.maxBackoffMs }, failedAttempts);
 }
 
 /** Attempts that count against maxAttempts: those since the user's last retry. */

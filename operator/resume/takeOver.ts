@@ -1,35 +1,26 @@
-// Taking over a job's queues before a resume, so that a resume costs no
-// duplicate work beyond the tasks in a worker's hands:
-//
-// 1. Purge the job's task subject. Messages of older epochs still queued would
-//    otherwise be executed by the workers and then, as the resume re-sends
-//    every incomplete task in a new epoch, executed again (their status fenced
-//    off as stale). A message already in a worker's hands is not recalled: the
-//    worker finishes it, its ack of a purged message is a no-op, and if its
-//    status arrives after the new epoch opened it is fenced and the task runs
-//    once more — at most one task per source worker.
-// 2. Replace the status consumer. A predecessor that died holding a fetched
-//    batch leaves those messages unacknowledged until the consumer's ack-wait
-//    runs out; the stream (work-queue retention) keeps every unacknowledged
-//    message, so a new durable consumer delivers them at once. Ingestion is
-//    idempotent, so a message seen twice does no harm.
-// 3. Drain the status stream into the ledger, so what the workers finished
-//    while no operator listened counts, before the new epoch fences it off.
-//
-// The alternative — fencing stale epochs on the worker side — would need every
-// worker to learn the current epoch before each task, and would still run the
-// queued tasks twice on workers that had not learned it yet.
+// Taking over a job's queues, the first steps of a resume (resumeJob.ts), so
+// that a resume costs no duplicate work beyond the tasks in a worker's hands
+// (ADR 0007):
+// 0. re-create the streams if JetStream lost them (what ends an engine, deliveryWatch.ts);
+// 1. purge the job's queued task messages: all of older epochs, they would be
+//    carried out, fenced off as stale, and carried out again as re-sent;
+// 2. replace the status consumer, so the statuses a dead predecessor had
+//    fetched but not acknowledged are delivered at once, not after its ack-wait;
+// 3. drain the status stream into the ledger, so what workers finished while
+//    no operator listened counts before the new epoch fences it off.
 import type { Consumer, JetStreamManager } from '@nats-io/jetstream';
 import { streams } from '../../api/names.ts';
 import { statusConsumerName, tasksSubject } from '../../api/tasks.ts';
-import { ensureJobConsumers, type ConsumerSettings } from '../dispatch/streams.ts';
+import { ensureJobConsumers, ensureStreams, type ConsumerSettings } from '../dispatch/streams.ts';
 import type { StatusIngestor } from '../dispatch/statusIngest.ts';
 
+/** Steps 0–2 above; returns how many queued task messages were withdrawn. */
 export async function takeOverJobQueues(
   jsm: JetStreamManager,
   jobUid: string,
   settings?: ConsumerSettings,
 ): Promise<{ purgedTasks: number }> {
+  await ensureStreams(jsm);
   const { purged } = await jsm.streams.purge(streams.tasks, { filter: tasksSubject(jobUid) });
   try {
     await jsm.consumers.delete(streams.status, statusConsumerName(jobUid));
@@ -40,7 +31,7 @@ export async function takeOverJobQueues(
   return { purgedTasks: purged };
 }
 
-/** Ingests status messages until the job's status consumer has none waiting. */
+/** Step 3: ingests status messages until the job's status consumer has none waiting. */
 export async function drainStatus(consumer: Consumer, ingestor: StatusIngestor): Promise<number> {
   let ingested = 0;
   for (;;) {

@@ -4,7 +4,7 @@
 // Fault tests bound the writes a fault may cost with it.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { committedMessage } from '../../worker/transfer/destinationEndpoint.ts';
+import { committedMessage } from '../../worker/transfer/receiving.ts';
 
 export interface DestinationWrites {
   /** Every commit, re-writes included. */

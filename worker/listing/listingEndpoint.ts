@@ -2,7 +2,7 @@
 // store of this worker's side, and asks for the checksums it needs, with the
 // job's token. Served by both roles, next to the probes.
 import { stat } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   checksumsPath,
   listingPath,
@@ -10,9 +10,18 @@ import {
   maxListingPageObjects,
   type ChecksumsResponse,
 } from '../../api/listing.ts';
-import type { ObjectStore } from '../storage/objectStore.ts';
-import { tokenMatches, type RouteHandler, type TransferLog } from '../transfer/destinationEndpoint.ts';
-import { errorResponse, send, storageErrorResponse } from '../transfer/receiving.ts';
+import type { ObjectStore } from '../../storage/objectStore.ts';
+import type { Logger } from '../../common/logging.ts';
+import { tokenMatches, type RouteHandler } from '../http/routes.ts';
+import {
+  answerFailure,
+  errorResponse,
+  fail,
+  methodNotAllowed,
+  send,
+  storageErrorResponse,
+  unauthorized,
+} from '../transfer/receiving.ts';
 import { ListingPager, toListed } from './listingPager.ts';
 import { checksumsOf } from './objectHashing.ts';
 
@@ -36,73 +45,10 @@ export interface ListingRoute {
 export function createListingRoute(
   store: ObjectStore,
   token: string,
-  log: TransferLog,
+  log: Logger,
   options: ListingRouteOptions = {},
 ): ListingRoute {
-  const pager = new ListingPager(store);
-
-  async function serve(url: URL, res: Parameters<RouteHandler>[1]): Promise<void> {
-    const params = url.searchParams;
-    const limitParam = params.get('limit') ?? String(maxListingPageObjects);
-    const limit = Number(limitParam);
-    if (!/^\d+$/.test(limitParam) || limit < 1 || limit > maxListingPageObjects) {
-      const e = errorResponse(
-        400,
-        'permanent',
-        'BadRequest',
-        `"limit" must be an integer from 1 to ${maxListingPageObjects}, got ${JSON.stringify(limitParam)}`,
-      );
-      send(res, e.status, e.body);
-      return;
-    }
-    const startAfter = params.get('startAfter') ?? undefined;
-    try {
-      if (options.requiredDirectory !== undefined && startAfter === undefined)
-        await checkDirectory(options.requiredDirectory, store.description);
-      const page = await pager.page({
-        prefix: params.get('prefix') ?? '',
-        startAfter,
-        limit,
-        checksums: params.get('checksums') === '1',
-      });
-      send(res, 200, page);
-    } catch (err) {
-      const e = err instanceof MissingDirectoryError ? err.response : storageErrorResponse(err);
-      log.warn('listing failed', { status: e.status, code: e.body.error.code, error: e.body.error.message });
-      send(res, e.status, e.body);
-    }
-  }
-
-  async function serveChecksums(req: IncomingMessage, res: Parameters<RouteHandler>[1]): Promise<void> {
-    const bad = (message: string) => {
-      const e = errorResponse(400, 'permanent', 'BadRequest', message);
-      send(res, e.status, e.body);
-    };
-    let keys: unknown;
-    try {
-      keys = (JSON.parse(await readBody(req, maxChecksumsBodyBytes)) as { keys?: unknown }).keys;
-    } catch (err) {
-      bad(`the body must be JSON { "keys": [...] }: ${(err as Error).message}`);
-      return;
-    }
-    if (!Array.isArray(keys) || keys.length > maxChecksumKeys || keys.some((k) => typeof k !== 'string')) {
-      bad(`"keys" must be an array of at most ${maxChecksumKeys} strings`);
-      return;
-    }
-    try {
-      const objects = await checksumsOf(store, keys as string[]);
-      send(res, 200, { objects: objects.map(toListed) } satisfies ChecksumsResponse);
-    } catch (err) {
-      const e = storageErrorResponse(err);
-      log.warn('checksums failed', {
-        status: e.status,
-        code: e.body.error.code,
-        error: e.body.error.message,
-      });
-      send(res, e.status, e.body);
-    }
-  }
-
+  const route: Route = { store, pager: new ListingPager(store), log, options };
   const methods = new Map([
     [listingPath, 'GET'],
     [checksumsPath, 'POST'],
@@ -112,26 +58,81 @@ export function createListingRoute(
       const url = new URL(req.url ?? '/', 'http://worker');
       const method = methods.get(url.pathname);
       if (method === undefined) return false;
-      if (!tokenMatches(req.headers.authorization, token)) {
-        const e = errorResponse(401, 'permanent', 'Unauthorized', 'missing or wrong bearer token');
-        send(res, e.status, e.body);
-      } else if (req.method !== method) {
-        const e = errorResponse(
-          405,
-          'permanent',
-          'MethodNotAllowed',
-          `${req.method} is not allowed on ${url.pathname}`,
-        );
-        send(res, e.status, e.body);
-      } else if (method === 'GET') {
-        void serve(url, res);
-      } else {
-        void serveChecksums(req, res);
-      }
+      if (!tokenMatches(req.headers.authorization, token)) fail(res, unauthorized());
+      else if (req.method !== method) fail(res, methodNotAllowed(req.method, url.pathname));
+      else if (method === 'GET') void servePage(route, url, res);
+      else void serveChecksums(route, req, res);
       return true;
     },
-    close: () => pager.close(),
+    close: () => route.pager.close(),
   };
+}
+
+/** What the route serves from. */
+interface Route {
+  store: ObjectStore;
+  pager: ListingPager;
+  log: Logger;
+  options: ListingRouteOptions;
+}
+
+/** Answers GET listingPath: the page `url` asks for. */
+async function servePage(
+  { store, pager, log, options }: Route,
+  url: URL,
+  res: ServerResponse,
+): Promise<void> {
+  const params = url.searchParams;
+  const limitParam = params.get('limit') ?? String(maxListingPageObjects);
+  const limit = Number(limitParam);
+  if (!/^\d+$/.test(limitParam) || limit < 1 || limit > maxListingPageObjects)
+    return fail(
+      res,
+      errorResponse(
+        400,
+        'permanent',
+        'BadRequest',
+        `"limit" must be an integer from 1 to ${maxListingPageObjects}, got ${JSON.stringify(limitParam)}`,
+      ),
+    );
+  const startAfter = params.get('startAfter') ?? undefined;
+  try {
+    if (options.requiredDirectory !== undefined && startAfter === undefined)
+      await checkDirectory(options.requiredDirectory, store.description);
+    const page = await pager.page({
+      prefix: params.get('prefix') ?? '',
+      startAfter,
+      limit,
+      checksums: params.get('checksums') === '1',
+    });
+    send(res, 200, page);
+  } catch (err) {
+    const response = err instanceof MissingDirectoryError ? err.response : storageErrorResponse(err);
+    answerFailure(res, response, { log, message: 'listing failed' });
+  }
+}
+
+/** Answers POST checksumsPath: the SHA-256 of the objects the body names. */
+async function serveChecksums(
+  { store, log }: Route,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const bad = (message: string) => fail(res, errorResponse(400, 'permanent', 'BadRequest', message));
+  let keys: unknown;
+  try {
+    keys = (JSON.parse(await readBody(req, maxChecksumsBodyBytes)) as { keys?: unknown }).keys;
+  } catch (err) {
+    return bad(`the body must be JSON { "keys": [...] }: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(keys) || keys.length > maxChecksumKeys || keys.some((k) => typeof k !== 'string'))
+    return bad(`"keys" must be an array of at most ${maxChecksumKeys} strings`);
+  try {
+    const objects = await checksumsOf(store, keys as string[]);
+    send(res, 200, { objects: objects.map(toListed) } satisfies ChecksumsResponse);
+  } catch (err) {
+    answerFailure(res, storageErrorResponse(err), { log, message: 'checksums failed' });
+  }
 }
 
 class MissingDirectoryError extends Error {

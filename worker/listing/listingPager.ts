@@ -14,7 +14,7 @@ import {
   type ListedObject,
   type ListingPage,
 } from '../../api/listing.ts';
-import type { ObjectInfo, ObjectStore } from '../storage/objectStore.ts';
+import type { ObjectInfo, ObjectStore } from '../../storage/objectStore.ts';
 import { hashObjects } from './objectHashing.ts';
 
 export interface PageRequest {

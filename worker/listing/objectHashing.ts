@@ -3,7 +3,7 @@
 // whether two objects are equal. A few objects at a time, order kept.
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import { ObjectNotFoundError, type ObjectInfo, type ObjectStore } from '../storage/objectStore.ts';
+import { ObjectNotFoundError, type ObjectInfo, type ObjectStore } from '../../storage/objectStore.ts';
 
 /**
  * `object` with the SHA-256 of its content, or undefined when it no longer

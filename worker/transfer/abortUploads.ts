@@ -5,14 +5,14 @@
 // uploads the operator aborts itself. An upload already gone counts as
 // aborted; the first one that cannot be aborted ends the run with an error,
 // which the pod's failure reports.
-import type { Logger } from 'winston';
-import type { ObjectStore } from '../storage/objectStore.ts';
-import type { UploadToAbort } from '../config.ts';
+import type { ObjectStore } from '../../storage/objectStore.ts';
+import type { UploadToAbort } from '../../api/uploads.ts';
+import type { Logger } from '../../common/logging.ts';
 
 export async function abortUploads(
   store: ObjectStore,
   uploads: readonly UploadToAbort[],
-  log: Pick<Logger, 'info'>,
+  log: Logger,
 ): Promise<void> {
   for (const { key, uploadId } of uploads) await store.abortMultipart(key, uploadId);
   log.info('aborted the uploads the deleted job left open', { uploads: uploads.length });

@@ -5,7 +5,7 @@
 // whichever part is stored last completes it.
 import type { PlannedTask } from '../../api/tasks.ts';
 import type { Permits } from '../permits.ts';
-import type { ObjectStore } from '../storage/objectStore.ts';
+import type { ObjectStore } from '../../storage/objectStore.ts';
 import {
   checkSourceUnchanged,
   feed,

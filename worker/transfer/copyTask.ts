@@ -4,11 +4,12 @@
 // several objects at a time.
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { TransferErrorKind } from '../../api/errorBody.ts';
 import type { PlannedObject, PlannedTask } from '../../api/tasks.ts';
 import type { Permits } from '../permits.ts';
-import type { ObjectStore } from '../storage/objectStore.ts';
+import type { ObjectStore } from '../../storage/objectStore.ts';
 import { asTransferError, sendObject, type DestinationTarget } from './destinationClient.ts';
-import { TransferError, type TransferErrorKind } from './protocol.ts';
+import { TransferError } from './protocol.ts';
 
 export type CopyTask = Extract<PlannedTask, { kind: 'copy' }>;
 

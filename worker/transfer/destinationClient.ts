@@ -2,12 +2,12 @@
 // destination worker over the contract in protocol.ts.
 import http from 'node:http';
 import type { Readable } from 'node:stream';
+import { parseErrorBody } from '../../api/errorBody.ts';
 import {
   completionPath,
   objectPath,
   objectSha256Header,
   objectSizeHeader,
-  parseErrorBody,
   partPath,
   sha256Header,
   sizeHeader,

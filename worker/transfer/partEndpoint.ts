@@ -12,31 +12,32 @@
 // last part always finds them all.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../../common/logging.ts';
 import type { WorkerMetrics } from '../metrics.ts';
-import { ChecksumMismatchError, UploadNotFoundError, type ObjectStore } from '../storage/objectStore.ts';
-import type { TransferLog } from './destinationEndpoint.ts';
+import { ChecksumMismatchError, UploadNotFoundError, type ObjectStore } from '../../storage/objectStore.ts';
 import {
   objectSha256Header,
   objectSizeHeader,
   partsPath,
-  sha256Header,
   type CompleteResult,
   type PartPutResult,
 } from './protocol.ts';
 import {
+  answerFailure,
   committedMessage,
-  declaredLength,
+  declaredBody,
   declaredSha256,
   errorResponse,
   fail,
   isErrorResponse,
+  methodNotAllowed,
   receiveBody,
   send,
   storageErrorResponse,
-  trailingSha256,
   type ErrorResponse,
 } from './receiving.ts';
-import type { UploadRecord, UploadRegistry } from './uploadRegistry.ts';
+import type { UploadRecord } from '../../api/uploads.ts';
+import type { UploadRegistry } from './uploadRegistry.ts';
 
 /** How long a completion waits for another worker to record the object it has just completed. */
 const settleWaitSteps = 20;
@@ -83,23 +84,12 @@ function discardedResponse(key: string, record: UploadRecord): ErrorResponse {
 export function createPartRoutes(
   store: ObjectStore,
   uploads: UploadRegistry,
-  log: TransferLog,
+  log: Logger,
   metrics?: WorkerMetrics,
 ): PartRoutes {
   return (req, res, url, key) => {
     const isPut = url.pathname === partsPath;
-    if (req.method !== (isPut ? 'PUT' : 'POST')) {
-      fail(
-        res,
-        errorResponse(
-          405,
-          'permanent',
-          'MethodNotAllowed',
-          `${req.method} is not allowed on ${url.pathname}`,
-        ),
-      );
-      return;
-    }
+    if (req.method !== (isPut ? 'PUT' : 'POST')) return fail(res, methodNotAllowed(req.method, url.pathname));
     const query = parseQuery(req, url);
     if (isErrorResponse(query)) return fail(res, query);
     void (isPut ? putPart(req, res, key, query) : complete(res, key, query)).catch((err: unknown) =>
@@ -108,15 +98,12 @@ export function createPartRoutes(
   };
 
   function answerError(res: ServerResponse, key: string, err: unknown): void {
-    const response = storageErrorResponse(err);
-    metrics?.failed(response.body.error.kind, response.body.error.code);
-    log.warn('part transfer failed', {
-      key,
-      status: response.status,
-      code: response.body.error.code,
-      error: response.body.error.message,
+    answerFailure(res, storageErrorResponse(err), {
+      log,
+      message: 'part transfer failed',
+      meta: { key },
+      metrics,
     });
-    fail(res, response);
   }
 
   /** Discards the upload for good (its parts cannot make the planned object). */
@@ -132,13 +119,10 @@ export function createPartRoutes(
     key: string,
     q: PartQuery,
   ): Promise<void> {
-    const size = declaredLength(req);
-    if (isErrorResponse(size)) return fail(res, size);
-    const partSha = declaredSha256(req, sha256Header);
-    if (isErrorResponse(partSha)) return fail(res, partSha);
+    const part = declaredBody(req);
+    if (isErrorResponse(part)) return fail(res, part);
     const objectSha = declaredSha256(req, objectSha256Header);
     if (isErrorResponse(objectSha)) return fail(res, objectSha);
-    const trailing = trailingSha256(req, sha256Header);
     const incoming = receiveBody(req, key);
     try {
       const record = await uploads.findOrStart(
@@ -173,12 +157,16 @@ export function createPartRoutes(
         }
         result = { sha256: hash.digest('hex'), size: received, completed: true };
       } else {
-        const part = await store.writePart(key, record.uploadId, q.partNumber, incoming.body, size, {
-          ...(partSha.sha256 ? { sha256: partSha.sha256 } : {}),
-          ...(trailing ? { trailingSha256: trailing } : {}),
-        });
-        result = { sha256: part.sha256!, size: part.size, completed: false };
-        metrics?.bytes.inc({ direction: 'received' }, part.size);
+        const stored = await store.writePart(
+          key,
+          record.uploadId,
+          q.partNumber,
+          incoming.body,
+          part.size,
+          part.checks,
+        );
+        result = { sha256: stored.sha256!, size: stored.size, completed: false };
+        metrics?.bytes.inc({ direction: 'received' }, stored.size);
       }
       send(res, 201, result);
     } catch (err) {

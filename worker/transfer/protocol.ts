@@ -51,6 +51,7 @@
 //   500 permanent  <store code>     a permanent storage error (denied, missing bucket…)
 //   404 permanent  NotFound         any other path (so a mis-addressed client fails loudly)
 //   405 permanent  MethodNotAllowed any other method on /v1/objects
+import type { TransferErrorKind } from '../../api/errorBody.ts';
 
 export const objectsPath = '/v1/objects';
 export const partsPath = '/v1/parts';
@@ -68,12 +69,6 @@ export const sizeHeader = 'x-ferry-size';
 export const trailerMinBytes = 256 * 1024 + 1;
 export const objectSizeHeader = 'x-ferry-object-size';
 export const objectSha256Header = 'x-ferry-object-sha256';
-
-export type TransferErrorKind = 'retryable' | 'permanent';
-
-export interface ErrorBody {
-  error: { kind: TransferErrorKind; code: string; message: string };
-}
 
 export interface PutResult {
   sha256: string;
@@ -136,19 +131,4 @@ export function partPath(part: PartAddress): string {
 /** The path (with query) completing `key` once its parts are stored. */
 export function completionPath(part: PartAddress): string {
   return `${completePath}?key=${encodeURIComponent(part.key)}&part=${part.partNumber}&parts=${part.partCount}`;
-}
-
-/** Whether `value` parses as a TransferError body. */
-export function parseErrorBody(value: unknown): ErrorBody['error'] | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const error = (value as { error?: unknown }).error;
-  if (typeof error !== 'object' || error === null) return undefined;
-  const { kind, code, message } = error as Record<string, unknown>;
-  if (
-    (kind !== 'retryable' && kind !== 'permanent') ||
-    typeof code !== 'string' ||
-    typeof message !== 'string'
-  )
-    return undefined;
-  return { kind, code, message };
 }

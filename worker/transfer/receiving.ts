@@ -10,8 +10,12 @@ import {
   MissingChecksumError,
   SizeMismatchError,
   StorageError,
-} from '../storage/objectStore.ts';
-import { sizeHeader, type ErrorBody, type TransferErrorKind } from './protocol.ts';
+  type PartWriteOptions,
+} from '../../storage/objectStore.ts';
+import type { ErrorBody, TransferErrorKind } from '../../api/errorBody.ts';
+import type { Logger } from '../../common/logging.ts';
+import type { WorkerMetrics } from '../metrics.ts';
+import { sha256Header, sizeHeader } from './protocol.ts';
 
 /** The log message of each object a destination commits (tests count writes by it). */
 export const committedMessage = 'object committed';
@@ -64,6 +68,28 @@ export function fail(res: ServerResponse, err: ErrorResponse): void {
   send(res, err.status, err.body);
 }
 
+/** 401: the request does not carry the job's bearer token. */
+export function unauthorized(): ErrorResponse {
+  return errorResponse(401, 'permanent', 'Unauthorized', 'missing or wrong bearer token');
+}
+
+/** 405: `method` is not one the route at `path` serves. */
+export function methodNotAllowed(method: string | undefined, path: string): ErrorResponse {
+  return errorResponse(405, 'permanent', 'MethodNotAllowed', `${method} is not allowed on ${path}`);
+}
+
+/** Answers a failed request with `response`, logged as `message` (with `meta`) and counted in `metrics`. */
+export function answerFailure(
+  res: ServerResponse,
+  response: ErrorResponse,
+  report: { log: Logger; message: string; meta?: Record<string, unknown>; metrics?: WorkerMetrics },
+): void {
+  const { kind, code, message } = response.body.error;
+  report.metrics?.failed(kind, code);
+  report.log.warn(report.message, { ...report.meta, status: response.status, code, error: message });
+  fail(res, response);
+}
+
 /**
  * The body's size: its Content-Length, or a chunked body's x-ferry-size; or
  * the error to answer (a body of unknown size is refused).
@@ -112,6 +138,28 @@ export function declaredSha256(
   if (typeof value !== 'string' || !isSha256Hex(value.toLowerCase()))
     return errorResponse(400, 'permanent', 'InvalidArgument', `${header} must be 64 hex digits`);
   return { sha256: value.toLowerCase() };
+}
+
+/** What a body says of itself: its size, and the SHA-256 (header or trailer) the store checks it against. */
+export interface DeclaredBody {
+  size: number;
+  checks: PartWriteOptions;
+}
+
+/** The body's declaration; or the error to answer when its size or x-ferry-sha256 is missing or malformed. */
+export function declaredBody(req: IncomingMessage): DeclaredBody | ErrorResponse {
+  const size = declaredLength(req);
+  if (isErrorResponse(size)) return size;
+  const declared = declaredSha256(req, sha256Header);
+  if (isErrorResponse(declared)) return declared;
+  const trailing = trailingSha256(req, sha256Header);
+  return {
+    size,
+    checks: {
+      ...(declared.sha256 ? { sha256: declared.sha256 } : {}),
+      ...(trailing ? { trailingSha256: trailing } : {}),
+    },
+  };
 }
 
 export function isErrorResponse(value: unknown): value is ErrorResponse {

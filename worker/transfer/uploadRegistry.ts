@@ -9,28 +9,7 @@ import { createHash } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { uploadsBucket } from '../../api/tasks.ts';
-
-export type UploadState = 'open' | 'completed' | 'discarded';
-
-export interface UploadRecord {
-  uploadId: string;
-  /**
-   * The object's key, so that the operator can abort an upload a deleted job
-   * left open (operator/external/openUploads.ts). Absent in records made
-   * before it was recorded.
-   */
-  key?: string;
-  state: UploadState;
-  /** The whole object's size, as planned. */
-  size: number;
-  /** Why the upload was discarded (state `discarded`). */
-  reason?: string;
-  /**
-   * The part whose task completed the object (state `completed`): that task,
-   * and only that one (also when delivered again), counts the object as copied.
-   */
-  completedBy?: number;
-}
+import type { UploadRecord } from '../../api/uploads.ts';
 
 /** Records outlive any job's run but not forever: a week after the last change. */
 const recordTtlMs = 7 * 24 * 3600 * 1000;

@@ -50,9 +50,7 @@ describe('dispatching tasks and ingesting their status', () => {
   /** Sends every planned task's first attempt. */
   const dispatchFirstAttempts = (uid: string, ledger: TaskLedger, planned: PlannedTask[]) =>
     dispatchTasks(
-      js,
-      ledger,
-      uid,
+      { js, ledger, jobUid: uid },
       planned.map((task) => ({ task, epoch: 1, attempt: 1 })),
     );
 
@@ -64,8 +62,8 @@ describe('dispatching tasks and ingesting their status', () => {
   it('publishes each attempt of a task once, however often dispatch is repeated, and marks it DISPATCHED', async () => {
     const { uid, ledger, planned } = await newJob(3);
     const dispatches = planned.map((task) => ({ task, epoch: 1, attempt: 1 }));
-    await dispatchTasks(js, ledger, uid, dispatches);
-    await dispatchTasks(js, ledger, uid, dispatches); // e.g. an operator restarted mid-dispatch
+    await dispatchTasks({ js, ledger, jobUid: uid }, dispatches);
+    await dispatchTasks({ js, ledger, jobUid: uid }, dispatches); // e.g. an operator restarted mid-dispatch
     const consumer = await js.consumers.get(streams.tasks, taskConsumerName(uid));
     expect((await consumer.info()).num_pending).toBe(3);
     const first = await consumer.next({ expires: 2_000 });
@@ -95,9 +93,8 @@ describe('dispatching tasks and ingesting their status', () => {
       })),
     ]);
     const ingestor = new StatusIngestor(
+      { ledger, jobUid: uid },
       await js.consumers.get(streams.status, statusConsumerName(uid)),
-      ledger,
-      uid,
       log,
     );
     const outcomes = await ingestor.ingestBatch(100, 2_000);
@@ -118,7 +115,7 @@ describe('dispatching tasks and ingesting their status', () => {
           ? (...args: unknown[]) => (infoCalls++, target.info(...(args as [boolean?])))
           : Reflect.get(target, property, receiver),
     });
-    const ingestor = new StatusIngestor(counted, ledger, uid, log);
+    const ingestor = new StatusIngestor({ ledger, jobUid: uid }, counted, log);
     const succeeded = (from: number, to: number) =>
       planned
         .slice(from, to)
@@ -153,9 +150,8 @@ describe('dispatching tasks and ingesting their status', () => {
     );
 
     const restarted = new StatusIngestor(
+      { ledger, jobUid: uid },
       await js.consumers.get(streams.status, statusConsumerName(uid)),
-      ledger,
-      uid,
       log,
     );
     const outcomes = await restarted.ingestBatch(100, 2_000);
@@ -167,7 +163,7 @@ describe('dispatching tasks and ingesting their status', () => {
 
   it('discards an invalid status message without blocking the valid ones', async () => {
     const { uid, ledger, planned } = await newJob(1);
-    await dispatchTasks(js, ledger, uid, [{ task: planned[0]!, epoch: 1, attempt: 1 }]);
+    await dispatchTasks({ js, ledger, jobUid: uid }, [{ task: planned[0]!, epoch: 1, attempt: 1 }]);
     await js.publish(statusSubject(uid), 'this is not JSON');
     await js.publish(
       statusSubject(uid),
@@ -175,9 +171,8 @@ describe('dispatching tasks and ingesting their status', () => {
     );
     await report(uid, [{ taskId: taskId(0), epoch: 1, attempt: 1, state: 'SUCCEEDED' }]);
     const ingestor = new StatusIngestor(
+      { ledger, jobUid: uid },
       await js.consumers.get(streams.status, statusConsumerName(uid)),
-      ledger,
-      uid,
       log,
     );
     expect(await ingestor.ingestBatch(100, 2_000)).toEqual([
@@ -190,9 +185,9 @@ describe('dispatching tasks and ingesting their status', () => {
 
   it('fences off the status of an older epoch after a resume', async () => {
     const { uid, ledger, planned } = await newJob(1);
-    await dispatchTasks(js, ledger, uid, [{ task: planned[0]!, epoch: 1, attempt: 1 }]);
+    await dispatchTasks({ js, ledger, jobUid: uid }, [{ task: planned[0]!, epoch: 1, attempt: 1 }]);
     const epoch = await ledger.openEpoch();
-    await dispatchTasks(js, ledger, uid, [{ task: planned[0]!, epoch, attempt: 2 }]);
+    await dispatchTasks({ js, ledger, jobUid: uid }, [{ task: planned[0]!, epoch, attempt: 2 }]);
     await report(uid, [
       {
         taskId: taskId(0),
@@ -203,9 +198,8 @@ describe('dispatching tasks and ingesting their status', () => {
       },
     ]);
     const ingestor = new StatusIngestor(
+      { ledger, jobUid: uid },
       await js.consumers.get(streams.status, statusConsumerName(uid)),
-      ledger,
-      uid,
       log,
     );
     expect(await ingestor.ingestBatch(100, 2_000)).toEqual([

@@ -17,8 +17,8 @@ import { dispatchTasks } from '../../../operator/dispatch/dispatcher.ts';
 import { ensureJobConsumers } from '../../../operator/dispatch/streams.ts';
 import { TaskLedger } from '../../../operator/ledger/taskLedger.ts';
 import { taskId } from '../../../operator/planner/taskPlanner.ts';
-import { FilesystemStore } from '../../../worker/storage/index.ts';
-import type { WriteOptions, WriteResult } from '../../../worker/storage/objectStore.ts';
+import { FilesystemStore } from '../../../storage/index.ts';
+import type { WriteOptions, WriteResult } from '../../../storage/objectStore.ts';
 import { SourceTaskLoop } from '../../../worker/taskLoop.ts';
 import { createDestinationHandler } from '../../../worker/transfer/destinationEndpoint.ts';
 import { connectEngineClients, type EngineClients } from '../../support/engineClients.ts';
@@ -97,7 +97,7 @@ describe('the task ack-wait', () => {
         bytes: 1024,
       };
       await ledger.recordPlan([task], {}, true);
-      await dispatchTasks(js, ledger, uid, [{ task, epoch: 1, attempt: 1 }]);
+      await dispatchTasks({ js, ledger, jobUid: uid }, [{ task, epoch: 1, attempt: 1 }]);
       for (const worker of workers) worker.start();
       await waitFor(
         'the slow task to be acknowledged',

@@ -8,11 +8,15 @@
 // destination writes than the objects plus the tasks in the workers' hands at
 // the fault (source replicas × concurrency, one object per task here).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { Etcd3 } from 'etcd3';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { streams } from '../../../api/names.ts';
+import { tasksSubject, type TaskMessage } from '../../../api/tasks.ts';
 import { group, plural, version, type ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { TaskLedger, type JobRecord } from '../../../operator/ledger/taskLedger.ts';
 import type { TaskState } from '../../../operator/ledger/taskState.ts';
@@ -73,9 +77,31 @@ async function waitForLog(
   throw new Error(`timed out waiting for a log line about ${job} in ${file}`);
 }
 
+/** The epochs in which the workers carried out each task of `job`, from the pods' logs ('task done'). */
+function epochsDone(podLogDir: string, job: string): Map<string, Set<number>> {
+  const done = new Map<string, Set<number>>();
+  for (const file of readdirSync(podLogDir).filter((f) => f.endsWith('.log'))) {
+    for (const raw of readFileSync(path.join(podLogDir, file), 'utf8').split('\n')) {
+      if (!raw.includes('task done')) continue;
+      let line: LogLine;
+      try {
+        line = JSON.parse(raw) as LogLine;
+      } catch {
+        continue; // a line cut short by a SIGKILL
+      }
+      if (line.message !== 'task done' || line.job !== job) continue;
+      const task = String(line.task);
+      done.set(task, (done.get(task) ?? new Set()).add(Number(line.epoch)));
+    }
+  }
+  return done;
+}
+
 describe('the operator SIGKILLed mid-job', () => {
   let bed: ReplicationBed;
   let etcd: Etcd3;
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
   /** The operator currently leading; each test kills it and starts the next. */
   let operator: OperatorProcess;
   let generation = 1;
@@ -89,13 +115,33 @@ describe('the operator SIGKILLed mid-job', () => {
     });
     operator = bed.operator;
     etcd = new Etcd3({ hosts: bedEndpoints().ledgerEtcdUrl });
+    nc = await connect({ servers: bedEndpoints().natsUrl });
+    jsm = await jetstreamManager(nc);
   });
 
   afterAll(async () => {
     await operator?.stop();
     await bed?.stop();
     etcd?.close();
+    await nc?.close();
   });
+
+  /**
+   * The job's task messages the tasks stream holds now — queued, or in a
+   * worker's hands and not acknowledged — read without consuming them (a
+   * work-queue stream allows no second consumer).
+   */
+  async function taskMessagesInStream(uid: string): Promise<TaskMessage[]> {
+    const subject = tasksSubject(uid);
+    const { state } = await jsm.streams.info(streams.tasks, { subjects_filter: subject });
+    if (!state.subjects?.[subject]) return [];
+    const held: TaskMessage[] = [];
+    for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage(streams.tasks, { seq }).catch(() => null); // acknowledged since
+      if (m?.subject === subject) held.push(m.json<TaskMessage>());
+    }
+    return held;
+  }
 
   const operatorLog = () => operator.options.logFile;
 
@@ -203,7 +249,8 @@ describe('the operator SIGKILLed mid-job', () => {
     expect(resumed.tasks).toBe(record.checkpoint.tasks);
     expect(resumed.after).toBe(record.checkpoint.sourceAfter);
     const { writes } = await expectCompleteAndIdentical('planning', contents, destination);
-    // Nothing is dispatched before the plan is complete: no task was in flight at the fault.
+    // The kill came at the first checkpoints: the copies sent by then were withdrawn at the
+    // take-over or done, and none ran twice.
     expect(writes).toBe(objectCount);
     console.log(
       `killed during planning at task ${record.checkpoint.tasks}: ${writes} writes for ${objectCount} objects`,
@@ -222,12 +269,29 @@ describe('the operator SIGKILLed mid-job', () => {
     const { states, record } = await ledgerAt('dispatch');
     if (states.PENDING === 0 && record.planComplete)
       throw new Error(`the kill missed dispatch: every task was already sent (${JSON.stringify(states)})`);
+    const uid = (await bed.readJob('dispatch')).metadata!.uid!;
+    const oldEpoch = record.epoch;
 
     await startNextOperator();
+    const started = await waitForLog(operatorLog(), 'dispatch', (l) => l.message === 'task engine started');
+    // The workers went on while no operator led; the take-over must still have found old messages queued.
+    if (Number(started.purgedTasks) === 0)
+      throw new Error('the kill missed dispatch: no task message of the old epoch was left at the take-over');
+    expect(Number(started.epoch)).toBe(oldEpoch + 1);
+    // Withdrawn: from the take-over on, the stream holds only the new epoch's messages.
+    const epochsHeld = (await taskMessagesInStream(uid)).map((m) => m.epoch);
+    expect(epochsHeld.filter((epoch) => epoch <= oldEpoch)).toEqual([]);
+
     const { writes } = await expectCompleteAndIdentical('dispatch', contents, destination);
+    // A withdrawn message is never carried out: only the tasks in a worker's hands at the
+    // take-over ran in the old epoch and again in the new one.
+    const twice = [...epochsDone(bed.runner.logDir, 'dispatch').values()].filter(
+      (epochs) => epochs.has(oldEpoch) && [...epochs].some((e) => e > oldEpoch),
+    );
+    expect(twice.length).toBeLessThanOrEqual(inFlightBound);
     expect(writes).toBeLessThanOrEqual(objectCount + inFlightBound);
     console.log(
-      `killed during dispatch with ${states.DISPATCHED} tasks sent, ${objectCount - states.DISPATCHED} unsent or unplanned: ${writes} writes for ${objectCount} objects`,
+      `killed during dispatch with ${states.DISPATCHED} tasks sent, ${objectCount - states.DISPATCHED} unsent or unplanned; ${String(started.purgedTasks)} withdrawn at the take-over, ${twice.length} run in both epochs: ${writes} writes for ${objectCount} objects`,
     );
   }, 360_000);
 

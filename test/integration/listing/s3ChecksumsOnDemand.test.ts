@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { mergeStoreListings, type StoreListing } from '../../../operator/planner/storeListing.ts';
-import type { ObjectStore } from '../../../worker/storage/objectStore.ts';
+import type { ObjectStore } from '../../../storage/objectStore.ts';
 import { s3Store, sha256 } from '../worker/transfer/harness.ts';
 
 const MiB = 1024 * 1024;

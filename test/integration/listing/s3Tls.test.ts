@@ -11,7 +11,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import https from 'node:https';
 import type { ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { openStoreListing } from '../../../operator/planner/storeListing.ts';
-import { S3Store } from '../../../worker/storage/s3Store.ts';
+import { S3Store } from '../../../storage/s3Store.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createControlPlanePki } from '../../bed/certificates.ts';

@@ -8,16 +8,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Registry } from 'prom-client';
+import { silentLogger } from '../../../common/logging.ts';
 import { startProbeServer, type ProbeServer } from '../../../common/probes.ts';
 import { WorkerListing } from '../../../operator/planner/workerListing.ts';
-import { announceListing } from '../../../worker/endpoints.ts';
+import { announceListing } from '../../../api/announcements.ts';
 import { createListingRoute, type ListingRoute } from '../../../worker/listing/listingEndpoint.ts';
-import { FilesystemStore } from '../../../worker/storage/index.ts';
-import type { ObjectInfo } from '../../../worker/storage/objectStore.ts';
+import { FilesystemStore } from '../../../storage/index.ts';
+import type { ObjectInfo } from '../../../storage/objectStore.ts';
 import { bedEndpoints } from '../../support/bed.ts';
 
 const token = 'job-token';
-const quiet = { info: () => {}, warn: () => {}, debug: () => {} };
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-listing-it-'));
 let nc: NatsConnection;
 let jobs = 0;
@@ -36,7 +36,9 @@ async function startWorker(
   store: FilesystemStore,
   options: { requiredDirectory?: string; sabotage?: (request: number, res: ServerResponse) => boolean } = {},
 ): Promise<Worker> {
-  const route = createListingRoute(store, token, quiet, { requiredDirectory: options.requiredDirectory });
+  const route = createListingRoute(store, token, silentLogger, {
+    requiredDirectory: options.requiredDirectory,
+  });
   let requests = 0;
   const server = await startProbeServer(
     '127.0.0.1',

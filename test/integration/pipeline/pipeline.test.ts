@@ -14,6 +14,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { streams } from '../../../api/names.ts';
 import { statusConsumerName } from '../../../api/tasks.ts';
+import type { JobChannels } from '../../../operator/dispatch/jobChannels.ts';
 import { createLogger } from '../../../common/logging.ts';
 import { dispatchTasks } from '../../../operator/dispatch/dispatcher.ts';
 import { StatusIngestor } from '../../../operator/dispatch/statusIngest.ts';
@@ -23,10 +24,11 @@ import { judgeDeletes } from '../../../operator/planner/deleteSafety.ts';
 import { compileFilters } from '../../../operator/planner/filters.ts';
 import { mergeListings } from '../../../operator/planner/listingMerge.ts';
 import { emptyTotals, planTasks, type PlannedTask } from '../../../operator/planner/taskPlanner.ts';
-import { resumeIncompleteTasks } from '../../../operator/resume/resumeIncompleteTasks.ts';
-import { announceDestination, DestinationDirectory } from '../../../worker/endpoints.ts';
-import { openObjectStore } from '../../../worker/storage/index.ts';
-import type { ObjectStore } from '../../../worker/storage/objectStore.ts';
+import { resumeJob } from '../../../operator/resume/resumeJob.ts';
+import { announceDestination } from '../../../api/announcements.ts';
+import { DestinationDirectory } from '../../../worker/endpoints.ts';
+import { openObjectStore } from '../../../storage/index.ts';
+import type { ObjectStore } from '../../../storage/objectStore.ts';
 import { SourceTaskLoop } from '../../../worker/taskLoop.ts';
 import { createDestinationHandler } from '../../../worker/transfer/destinationEndpoint.ts';
 import { bedEndpoints } from '../../support/bed.ts';
@@ -95,6 +97,7 @@ describe('the task engine from plan to verified destination', () => {
       await ensureStreams(jsm);
       await ensureJobConsumers(jsm, uid);
       const ledger = new TaskLedger(etcd, uid);
+      const job: JobChannels = { jobUid: uid, ledger, js };
       await ledger.ensureJob();
       const totals = emptyTotals();
       const tasks: PlannedTask[] = [];
@@ -117,23 +120,16 @@ describe('the task engine from plan to verified destination', () => {
         sourceObjects: contents.size,
       });
       expect(judgeDeletes(totals, { maxDeletes: 10 })).toEqual({ allowed: true });
-      await ledger.recordPlan(tasks, {}, true);
+      await ledger.recordPlan(tasks, {}, true, totals);
       const copies = tasks.filter((t) => t.kind !== 'delete');
       await dispatchTasks(
-        js,
-        ledger,
-        uid,
+        job,
         copies.map((task) => ({ task, epoch: 1, attempt: 1 })),
       );
 
       worker.start();
-      const ingestor = new StatusIngestor(
-        await js.consumers.get(streams.status, statusConsumerName(uid)),
-        ledger,
-        uid,
-        log,
-      );
       const ingestUntil = async (
+        ingestor: StatusIngestor,
         what: string,
         done: (c: Awaited<ReturnType<TaskLedger['countByState']>>) => boolean,
       ) =>
@@ -146,13 +142,18 @@ describe('the task engine from plan to verified destination', () => {
           60_000,
         );
 
-      await ingestUntil('every copy to succeed', (c) => c.SUCCEEDED === copies.length);
+      const ingestor = new StatusIngestor(
+        job,
+        await js.consumers.get(streams.status, statusConsumerName(uid)),
+        log,
+      );
+      await ingestUntil(ingestor, 'every copy to succeed', (c) => c.SUCCEEDED === copies.length);
       expect((await destination.stat('stale.txt'))?.size).toBe(3); // no delete before the copies are done
 
-      // Copies done: the next resume round sends the held deletes.
-      const summary = await resumeIncompleteTasks(ledger, js, uid, { maxAttempts: 5, retryFailed: false });
-      expect(summary).toMatchObject({ resent: 1, deletesHeld: 0 });
-      await ingestUntil('the delete to succeed', (c) => c.SUCCEEDED === tasks.length);
+      // Copies done: the next engine's start (a resume: the operator restarted, say) sends the held deletes.
+      const resumed = await resumeJob(job, jsm, { spec: { deletion: { maxDeletes: 10 } }, log });
+      expect(resumed.afterPlan).toMatchObject({ kind: 'sent', sent: { resent: 1, deletesHeld: 0 } });
+      await ingestUntil(resumed.ingestor, 'the delete to succeed', (c) => c.SUCCEEDED === tasks.length);
 
       const listed: string[] = [];
       for await (const o of destination.list('')) listed.push(o.key);

@@ -19,7 +19,7 @@ import {
 import { createLogger } from '../../../common/logging.ts';
 import { ensureJobConsumers, ensureStreams } from '../../../operator/dispatch/streams.ts';
 import { WorkerMetrics } from '../../../worker/metrics.ts';
-import type { ObjectStore } from '../../../worker/storage/objectStore.ts';
+import type { ObjectStore } from '../../../storage/objectStore.ts';
 import { SourceTaskLoop } from '../../../worker/taskLoop.ts';
 import { BandwidthLimiter } from '../../../worker/transfer/copyTask.ts';
 import { createDestinationHandler } from '../../../worker/transfer/destinationEndpoint.ts';

@@ -3,6 +3,7 @@
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Logger } from '../../../common/logging.ts';
 import { createControlPlanePki, issueClientCertificate } from '../../bed/certificates.ts';
 import { LiveNatsAccess, natsAccessDefect } from '../../../operator/reconcile/liveNatsAccess.ts';
 
@@ -11,9 +12,13 @@ describe('the NATS access passed on to worker pods', () => {
   let live: { ca: string; cert: string; key: string };
   let rotated: { cert: string; key: string };
   const logged: Array<[string, string, Record<string, unknown> | undefined]> = [];
-  const log = {
-    info: (m: string, meta?: Record<string, unknown>) => logged.push(['info', m, meta]),
-    warn: (m: string, meta?: Record<string, unknown>) => logged.push(['warn', m, meta]),
+  const record = (level: keyof Logger) => (m: string, meta?: Record<string, unknown>) =>
+    logged.push([level, m, meta]);
+  const log: Logger = {
+    debug: record('debug'),
+    info: record('info'),
+    warn: record('warn'),
+    error: record('error'),
   };
 
   beforeAll(async () => {

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { WorkQueue } from '../../../operator/workQueue.ts';
 
 function deferred() {
@@ -77,42 +78,79 @@ describe('the work queue', () => {
     expect(maxRunning).toBe(2);
   });
 
-  it('retries a failing key with growing back-off until it succeeds', async () => {
-    const attempts: number[] = [];
-    const retryDelays: number[] = [];
-    const done = deferred();
-    const q = new WorkQueue(
-      { concurrency: 1, baseBackoffMs: 5, maxBackoffMs: 1_000 },
-      async () => {
-        attempts.push(Date.now());
-        if (attempts.length < 4) throw new Error('API server unavailable');
-        done.resolve();
-        return {};
-      },
-      (_key, _err, retryInMs) => retryDelays.push(retryInMs),
-    );
-    q.add('job');
-    await done.promise;
-    expect(attempts).toHaveLength(4);
-    expect(retryDelays).toEqual([5, 10, 20]);
-    await q.shutdown();
-  });
+  describe('with a fake clock', () => {
+    beforeEach(() => jest.useFakeTimers());
+    afterEach(() => jest.useRealTimers());
 
-  it('requeues a key after the delay its processing asked for', async () => {
-    const times: number[] = [];
-    const done = deferred();
-    const q = new WorkQueue(
-      { concurrency: 1, baseBackoffMs: 5, maxBackoffMs: 1_000 },
-      async () => {
-        times.push(Date.now());
-        if (times.length === 2) done.resolve();
-        return times.length === 1 ? { requeueAfterMs: 50 } : {};
-      },
-      () => {},
-    );
-    q.add('job');
-    await done.promise;
-    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(45);
-    await q.shutdown();
+    /** Runs the clock `ms` forward, letting the queue's promises settle. */
+    const advance = (ms: number) => jest.advanceTimersByTimeAsync(ms);
+
+    it('retries a failing key with back-off that doubles up to its cap, then succeeds', async () => {
+      const attempts: number[] = [];
+      const reported: number[] = [];
+      const q = new WorkQueue(
+        { concurrency: 1, baseBackoffMs: 100, maxBackoffMs: 500 },
+        async () => {
+          attempts.push(Date.now());
+          if (attempts.length <= 5) throw new Error('API server unavailable');
+          return {};
+        },
+        (_key, _err, retryInMs) => reported.push(retryInMs),
+      );
+      q.add('job');
+      await advance(0);
+      for (const delay of [100, 200, 400, 500, 500]) {
+        const before = attempts.length;
+        await advance(delay - 1);
+        expect(attempts).toHaveLength(before); // not a moment early
+        await advance(1);
+        expect(attempts).toHaveLength(before + 1);
+      }
+      const waits = attempts.slice(1).map((t, i) => t - attempts[i]!);
+      expect(waits).toEqual([100, 200, 400, 500, 500]);
+      expect(reported).toEqual(waits);
+      await advance(10_000);
+      expect(attempts).toHaveLength(6); // succeeded: no more retries
+      await q.shutdown();
+    });
+
+    it('starts the back-off over after a success', async () => {
+      let calls = 0;
+      const reported: number[] = [];
+      const q = new WorkQueue(
+        { concurrency: 1, baseBackoffMs: 100, maxBackoffMs: 1_000 },
+        async () => {
+          calls++;
+          if (calls === 3) return {}; // fails twice, succeeds, then fails again
+          throw new Error('conflict');
+        },
+        (_key, _err, retryInMs) => reported.push(retryInMs),
+      );
+      q.add('job');
+      await advance(300); // attempts at 0, 100, 300
+      q.add('job');
+      await advance(0);
+      expect(reported).toEqual([100, 200, 100]);
+      await q.shutdown();
+    });
+
+    it('requeues a key after the delay its processing asked for', async () => {
+      const times: number[] = [];
+      const q = new WorkQueue(
+        { concurrency: 1, baseBackoffMs: 5, maxBackoffMs: 1_000 },
+        async () => {
+          times.push(Date.now());
+          return times.length === 1 ? { requeueAfterMs: 50 } : {};
+        },
+        () => {},
+      );
+      q.add('job');
+      await advance(49);
+      expect(times).toHaveLength(1);
+      await advance(1);
+      expect(times).toHaveLength(2);
+      expect(times[1]! - times[0]!).toBe(50);
+      await q.shutdown();
+    });
   });
 });

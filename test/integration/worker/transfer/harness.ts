@@ -10,12 +10,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { bedEndpoints } from '../../../support/bed.ts';
-import { FilesystemStore, openObjectStore, type ObjectStore } from '../../../../worker/storage/index.ts';
+import { FilesystemStore, openObjectStore, type ObjectStore } from '../../../../storage/index.ts';
 import type { DestinationTarget } from '../../../../worker/transfer/destinationClient.ts';
-import {
-  committedMessage,
-  createDestinationHandler,
-} from '../../../../worker/transfer/destinationEndpoint.ts';
+import { silentLogger, type Logger } from '../../../../common/logging.ts';
+import { createDestinationHandler } from '../../../../worker/transfer/destinationEndpoint.ts';
+import { committedMessage } from '../../../../worker/transfer/receiving.ts';
 import type { UploadRegistry } from '../../../../worker/transfer/uploadRegistry.ts';
 
 export const MiB = 1024 * 1024;
@@ -67,12 +66,12 @@ export interface Destination {
 export async function startDestination(store: ObjectStore, uploads?: UploadRegistry): Promise<Destination> {
   const warnings: Warning[] = [];
   const committed: string[] = [];
-  const log = {
-    debug: (message: string, meta?: Record<string, unknown>) => {
+  const log: Logger = {
+    ...silentLogger,
+    debug: (message, meta) => {
       if (message === committedMessage) committed.push(String(meta?.key));
     },
-    info: () => undefined,
-    warn: (message: string, meta?: Record<string, unknown>) => warnings.push({ message, meta }),
+    warn: (message, meta) => warnings.push({ message, meta }),
   };
   const handle = createDestinationHandler(store, token, log, uploads);
   const server = http.createServer((req, res) => {

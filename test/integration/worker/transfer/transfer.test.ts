@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { Readable } from 'node:stream';
-import type { ObjectStore } from '../../../../worker/storage/index.ts';
+import type { ObjectStore } from '../../../../storage/index.ts';
 import { runCopyTask, type CopyTask } from '../../../../worker/transfer/copyTask.ts';
 import { deleteObject, sendObject } from '../../../../worker/transfer/destinationClient.ts';
 import { objectPath, TransferError } from '../../../../worker/transfer/protocol.ts';

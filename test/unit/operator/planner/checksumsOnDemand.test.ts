@@ -4,7 +4,7 @@ import {
   type ChecksumsOnRequest,
 } from '../../../../operator/planner/checksumsOnDemand.ts';
 import { mergeListings, type KeyDecision } from '../../../../operator/planner/listingMerge.ts';
-import type { ObjectInfo } from '../../../../worker/storage/objectStore.ts';
+import type { ObjectInfo } from '../../../../storage/objectStore.ts';
 
 const when = new Date('2026-01-01T00:00:00Z');
 const sum = (value: string) => ({ algorithm: 'SHA256' as const, value: value.repeat(64).slice(0, 64) });

@@ -1,6 +1,6 @@
 // Planning resumed from a checkpoint continues the same plan: the same task
 // ids, the same tasks, the same totals, whatever step it was interrupted at.
-import type { ObjectInfo } from '../../../../worker/storage/objectStore.ts';
+import type { ObjectInfo } from '../../../../storage/objectStore.ts';
 import { mergeListings } from '../../../../operator/planner/listingMerge.ts';
 import {
   emptyTotals,

@@ -1,4 +1,4 @@
-import type { ObjectInfo } from '../../../../worker/storage/objectStore.ts';
+import type { ObjectInfo } from '../../../../storage/objectStore.ts';
 import { compileFilters, globToRegExp } from '../../../../operator/planner/filters.ts';
 import { ListingOrderError, mergeListings } from '../../../../operator/planner/listingMerge.ts';
 import { judgeDeletes } from '../../../../operator/planner/deleteSafety.ts';

@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ListingPage } from '../../../../api/listing.ts';
 import { ListingPager } from '../../../../worker/listing/listingPager.ts';
-import { FilesystemStore } from '../../../../worker/storage/filesystemStore.ts';
-import type { ObjectStore } from '../../../../worker/storage/objectStore.ts';
+import { FilesystemStore } from '../../../../storage/filesystemStore.ts';
+import type { ObjectStore } from '../../../../storage/objectStore.ts';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));

@@ -6,13 +6,13 @@ import {
   InvalidKeyError,
   SizeMismatchError,
   StorageError,
-} from '../../../../worker/storage/objectStore.ts';
+} from '../../../../storage/objectStore.ts';
 import { SourceCheck } from '../../../../worker/transfer/copyTask.ts';
 import { asTransferError } from '../../../../worker/transfer/destinationClient.ts';
-import { tokenMatches } from '../../../../worker/transfer/destinationEndpoint.ts';
+import { tokenMatches } from '../../../../worker/http/routes.ts';
 import { storageErrorResponse } from '../../../../worker/transfer/receiving.ts';
 import { TransferError, trailerMinBytes } from '../../../../worker/transfer/protocol.ts';
-import { bufferedWriteMaxBytes } from '../../../../worker/storage/s3Store.ts';
+import { bufferedWriteMaxBytes } from '../../../../storage/s3Store.ts';
 
 async function drain(stream: Readable): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
