@@ -2,7 +2,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { ReplicationJob } from '../api/v1alpha1/index.ts';
 import { operatorName } from '../api/names.ts';
-import type { JobEvent } from './reconcile/decide.ts';
+import type { JobEvent } from './reconcile/decision.ts';
 
 export async function recordEvent(
   core: k8s.CoreV1Api,

@@ -11,16 +11,8 @@ import { Readable } from 'node:stream';
 import { errnoCode, type FilesystemRoot } from './filesystemRoot.ts';
 import { commit, writeTemp } from './filesystemStaging.ts';
 import { checkUpload, checkWriteArguments, VerifyingStream } from './integrity.ts';
-import {
-  ChecksumMismatchError,
-  StorageError,
-  UploadNotFoundError,
-  type CompletedPart,
-  type MultipartOptions,
-  type PartInfo,
-  type ObjectStore,
-  type WriteResult,
-} from './objectStore.ts';
+import { ChecksumMismatchError, StorageError, UploadNotFoundError } from './objectStore.ts';
+import type { CompletedPart, MultipartOptions, ObjectStore, PartInfo, WriteResult } from './objectStore.ts';
 import type { MultipartUploads } from './multipartUploads.ts';
 
 export const stagingDirName = '.ferry-staging';

@@ -11,14 +11,8 @@ import {
   ListPartsCommand,
 } from '@aws-sdk/client-s3';
 import { base64ToHex, checkUpload, checkWriteArguments, hexToBase64 } from './integrity.ts';
-import {
-  StorageError,
-  UploadNotFoundError,
-  type CompletedPart,
-  type MultipartOptions,
-  type PartInfo,
-  type ObjectStore,
-} from './objectStore.ts';
+import { StorageError, UploadNotFoundError } from './objectStore.ts';
+import type { CompletedPart, MultipartOptions, ObjectStore, PartInfo } from './objectStore.ts';
 import type { MultipartUploads } from './multipartUploads.ts';
 import { checksumMetadataKey, unquote, type S3BucketClient } from './s3Client.ts';
 import type { S3ChecksumTrust } from './s3ChecksumTrust.ts';

@@ -1,6 +1,6 @@
-// A job's state outside Kubernetes: its ledger records in etcd, its durable
-// consumers on JetStream and its workers' records in NATS KV. Created when the job starts, removed by the finalizer
-// when the job is deleted.
+// A job's state outside Kubernetes (ADR 0004, ADR 0020): its ledger records in
+// etcd, its durable consumers on JetStream and its workers' records in NATS KV.
+// Created when the job starts, removed by the finalizer when it is deleted.
 import type * as k8s from '@kubernetes/client-node';
 import type { Etcd3 } from 'etcd3';
 import type { JetStreamManager } from '@nats-io/jetstream';

@@ -1,17 +1,7 @@
-// Multipart uploads a deleted job leaves open at its destination. A large
-// object's parts are stored in an upload (S3 multipart, ADR 0006) that only
-// becomes an object when its last part is in; a job deleted part-way leaves
-// its open uploads behind, invisible in listings but holding their parts'
-// bytes (and, on S3, costing storage) until a bucket lifecycle rule removes
-// them. So the finalizer, once the job's pods are gone (no worker can add a
-// part any more), aborts every upload the job's registry still records as
-// open. Aborting removes only the upload: an object already completed from it
-// stays, and an upload that no longer exists counts as aborted.
-//
-// It is a best effort: when the destination cannot be reached (its credentials
-// Secret deleted with the namespace, the store down), the uploads are left to a
-// lifecycle rule and the job's deletion goes on, rather than holding the job
-// and its namespace forever.
+// Multipart uploads a deleted job leaves open at its destination (ADR 0020):
+// the finalizer, once the job's pods are gone, aborts every upload the job's
+// registry still records as open. A best effort: an unreachable destination
+// leaves them to its lifecycle rule rather than hold the job's deletion.
 import type * as k8s from '@kubernetes/client-node';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';

@@ -1,4 +1,4 @@
-// How a task's definition is stored in etcd: JSON, deflated (ADR 0004).
+// How a task's definition is stored in etcd: JSON, deflated (ADR 0018).
 //
 // The definitions are most of the ledger: every planned object's key and size,
 // and its SHA-256 when the source records one. As plain JSON, a hundred

@@ -45,11 +45,17 @@ interface ActionContext {
   name: string;
 }
 
-type Handler<K extends Action['kind']> = (context: ActionContext, action: Extract<Action, { kind: K }>) => Promise<void>;
+type Handler<K extends Action['kind']> = (
+  context: ActionContext,
+  action: Extract<Action, { kind: K }>,
+) => Promise<void>;
 
 /** Patches the job's finalizers; the test op fails the patch if they changed since they were read. */
-async function patchFinalizers({ clients, job, namespace, name }: ActionContext, body: object[]): Promise<void> {
-  await clients.objects.patchNamespacedCustomObject({ group, version, namespace, plural, name, body }, jsonPatch);
+async function patchFinalizers({ clients, namespace, name }: ActionContext, body: object[]): Promise<void> {
+  await clients.objects.patchNamespacedCustomObject(
+    { group, version, namespace, plural, name, body },
+    jsonPatch,
+  );
 }
 
 const addFinalizer: Handler<'AddFinalizer'> = (context) => {
@@ -93,13 +99,18 @@ const createTokenSecret: Handler<'CreateTokenSecret'> = ({ clients, job, namespa
   );
 
 const deleteTokenSecret: Handler<'DeleteTokenSecret'> = ({ clients, namespace, name }) =>
-  ignoring([404], () => clients.core.deleteNamespacedSecret({ name: workerTokenSecretName(name), namespace }));
+  ignoring([404], () =>
+    clients.core.deleteNamespacedSecret({ name: workerTokenSecretName(name), namespace }),
+  );
 
 const updateWorkerSecretNats: Handler<'UpdateWorkerSecretNats'> = ({ clients, namespace, name }) => {
   // A merge patch: the token stays; a NATS key the operator no longer has is removed (null).
   const wanted = clients.natsSecretData ?? {};
   const data = Object.fromEntries(
-    natsSecretKeys.map((key) => [key, key in wanted ? Buffer.from(wanted[key]!, 'utf8').toString('base64') : null]),
+    natsSecretKeys.map((key) => [
+      key,
+      key in wanted ? Buffer.from(wanted[key]!, 'utf8').toString('base64') : null,
+    ]),
   );
   return ignoring([404], () =>
     clients.core.patchNamespacedSecret(
@@ -123,7 +134,8 @@ const createPod: Handler<'CreatePod'> = async ({ clients, namespace }, { pod }) 
 const deletePod: Handler<'DeletePod'> = ({ clients, namespace }, action) =>
   ignoring([404], () => clients.core.deleteNamespacedPod({ name: action.name, namespace }));
 
-const ensureJobStreams: Handler<'EnsureJobStreams'> = ({ clients, job }) => clients.external.ensure(job.metadata!.uid!);
+const ensureJobStreams: Handler<'EnsureJobStreams'> = ({ clients, job }) =>
+  clients.external.ensure(job.metadata!.uid!);
 
 const removeExternalState: Handler<'RemoveExternalState'> = async ({ clients, job }) => {
   // First the uploads left open (the records naming them go with the rest).
@@ -131,12 +143,15 @@ const removeExternalState: Handler<'RemoveExternalState'> = async ({ clients, jo
   const counts = { aborted: uploads.aborted, left: uploads.left };
   if (uploads.left.length > 0)
     clients.log?.warn('multipart uploads left open at the destination, to its lifecycle rule', counts);
-  else if (uploads.aborted > 0) clients.log?.info('aborted the multipart uploads left open at the destination', counts);
+  else if (uploads.aborted > 0)
+    clients.log?.info('aborted the multipart uploads left open at the destination', counts);
   await clients.external.remove(job.metadata!.uid!);
 };
 
 const deleteJob: Handler<'DeleteJob'> = ({ clients, namespace, name }) =>
-  ignoring([404], () => clients.objects.deleteNamespacedCustomObject({ group, version, namespace, plural, name }));
+  ignoring([404], () =>
+    clients.objects.deleteNamespacedCustomObject({ group, version, namespace, plural, name }),
+  );
 
 const handlers: { [K in Action['kind']]: Handler<K> } = {
   AddFinalizer: addFinalizer,

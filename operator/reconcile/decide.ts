@@ -4,13 +4,21 @@
 // apply, the status to record, the events to emit and when to look again.
 import type { Condition, ReplicationJob, ReplicationJobStatus } from '../../api/v1alpha1/index.ts';
 import { setCondition } from './conditions.ts';
-import type { Action, DecideSettings, Decision, JobEvent, Observed, PolicyOutcome } from './decision.ts';
+import {
+  earliest,
+  type Action,
+  type DecideSettings,
+  type Decision,
+  type JobEvent,
+  type Observed,
+  type PolicyOutcome,
+} from './decision.ts';
 import { deletionPolicy, finalizerPolicy } from './deletionPolicy.ts';
 import { phaseEvent, derivePhase } from './phase.ts';
 import { progressPolicy } from './progress.ts';
 import { retryRequestPolicy } from './retryRequestPolicy.ts';
 import { runningJobPolicy, stopReason, stoppedJobPolicy } from './jobStatusPolicy.ts';
-import { earliest, workerSlotPolicy } from './workerSlotPolicy.ts';
+import { workerSlotPolicy } from './workerSlotPolicy.ts';
 
 export type { Action, DecideSettings, Decision, JobEvent, Observed } from './decision.ts';
 

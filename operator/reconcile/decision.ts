@@ -73,3 +73,8 @@ export interface PolicyOutcome {
   status?: Partial<ReplicationJobStatus>;
   requeueAfterMs?: number;
 }
+
+/** The earlier of two requeue delays, either of which may be absent. */
+export function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+}

@@ -1,6 +1,6 @@
 // A deleted job removes everything it owns, inside and outside Kubernetes; the
 // finalizer goes last, once no worker pod is left (they may still be finishing
-// a task), so a deleted job leaves nothing behind (ADR 0003).
+// a task), so a deleted job leaves nothing behind (ADR 0003, ADR 0020).
 import { finalizer } from '../../api/names.ts';
 import type { ReplicationJob } from '../../api/v1alpha1/index.ts';
 import type { Action, Decision, DecideSettings, Observed, PolicyOutcome } from './decision.ts';

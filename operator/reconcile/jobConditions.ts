@@ -42,7 +42,12 @@ export function outcomeConditions(outcome: JobOutcome): ConditionUpdate[] {
   const complete: ConditionUpdate =
     outcome.kind === 'succeeded'
       ? { type: ConditionType.Complete, status: 'True', reason: Reason.Succeeded, message: outcome.message }
-      : { type: ConditionType.Complete, status: 'False', reason: Reason.InProgress, message: 'replication in progress' };
+      : {
+          type: ConditionType.Complete,
+          status: 'False',
+          reason: Reason.InProgress,
+          message: 'replication in progress',
+        };
   const failed: ConditionUpdate =
     outcome.kind === 'failed'
       ? { type: ConditionType.Failed, status: 'True', reason: outcome.reason, message: outcome.message }
@@ -54,8 +59,18 @@ export function outcomeConditions(outcome: JobOutcome): ConditionUpdate[] {
 /** A job whose workers run: in progress, not suspended, not (yet) finished. */
 export function runningConditions(): ConditionUpdate[] {
   return [
-    { type: ConditionType.Reconciling, status: 'True', reason: Reason.Replicating, message: 'replication in progress' },
-    { type: ConditionType.Suspended, status: 'False', reason: Reason.NotSuspended, message: 'spec.suspend is false' },
+    {
+      type: ConditionType.Reconciling,
+      status: 'True',
+      reason: Reason.Replicating,
+      message: 'replication in progress',
+    },
+    {
+      type: ConditionType.Suspended,
+      status: 'False',
+      reason: Reason.NotSuspended,
+      message: 'spec.suspend is false',
+    },
     ...outcomeConditions({ kind: 'inProgress' }),
   ];
 }
@@ -70,7 +85,14 @@ export function stoppedConditions(why: StopReason, conditions: readonly Conditio
     { type: ConditionType.Ready, status: 'False', reason: why, message },
     notReconciling(why),
     ...(why === Reason.Suspended
-      ? [{ type: ConditionType.Suspended, status: 'True' as const, reason: Reason.Suspended, message: 'spec.suspend is true' }]
+      ? [
+          {
+            type: ConditionType.Suspended,
+            status: 'True' as const,
+            reason: Reason.Suspended,
+            message: 'spec.suspend is true',
+          },
+        ]
       : []),
     stalled(failureMessage(conditions)),
   ];

@@ -21,11 +21,17 @@ function ttlAfterFinished(job: ReplicationJob, now: Date): PolicyOutcome {
   const completionTime = job.status?.completionTime;
   if (ttlSeconds === undefined || !completionTime) return {};
   const expiresAt = new Date(completionTime).getTime() + ttlSeconds * 1000;
-  return now.getTime() >= expiresAt ? { actions: [{ kind: 'DeleteJob' }] } : { requeueAfterMs: expiresAt - now.getTime() };
+  return now.getTime() >= expiresAt
+    ? { actions: [{ kind: 'DeleteJob' }] }
+    : { requeueAfterMs: expiresAt - now.getTime() };
 }
 
 /** A job that is finished or suspended: its worker pods go. */
-export function stoppedJobPolicy(observed: Observed, why: StopReason, conditions: readonly Condition[]): PolicyOutcome {
+export function stoppedJobPolicy(
+  observed: Observed,
+  why: StopReason,
+  conditions: readonly Condition[],
+): PolicyOutcome {
   const ttl = why === Reason.Finished ? ttlAfterFinished(observed.job, observed.now) : {};
   return {
     actions: [...deletePodsNotTerminating(observed.pods), ...(ttl.actions ?? [])],

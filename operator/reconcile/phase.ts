@@ -15,18 +15,27 @@ export function derivePhase(conditions: readonly Condition[]): Phase {
 }
 
 const phaseEvents: Record<Phase, (from: Phase | undefined) => JobEvent | undefined> = {
-  Pending: (from) => (from ? undefined : { type: 'Normal', reason: 'Accepted', message: 'starting worker pods' }),
+  Pending: (from) =>
+    from ? undefined : { type: 'Normal', reason: 'Accepted', message: 'starting worker pods' },
   Running: (from) =>
     from === 'Suspended'
       ? { type: 'Normal', reason: Reason.Resumed, message: 'job resumed; workers ready' }
       : { type: 'Normal', reason: Reason.Started, message: 'all worker pods ready; replicating' },
-  Suspended: () => ({ type: 'Normal', reason: Reason.Suspended, message: 'job suspended; worker pods removed' }),
+  Suspended: () => ({
+    type: 'Normal',
+    reason: Reason.Suspended,
+    message: 'job suspended; worker pods removed',
+  }),
   Succeeded: () => ({ type: 'Normal', reason: Reason.Succeeded, message: 'replication complete' }),
   Failed: () => ({ type: 'Warning', reason: Reason.Failed, message: 'replication failed' }),
 };
 
 /** The event for a move from `from` to `to`, if any; a failure's event names what failed, as the Failed condition does. */
-export function phaseEvent(from: Phase | undefined, to: Phase, conditions: readonly Condition[]): JobEvent | undefined {
+export function phaseEvent(
+  from: Phase | undefined,
+  to: Phase,
+  conditions: readonly Condition[],
+): JobEvent | undefined {
   if (to === from) return undefined;
   const event = phaseEvents[to](from);
   const failure = failureMessage(conditions);

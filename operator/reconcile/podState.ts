@@ -3,18 +3,18 @@
 import type * as k8s from '@kubernetes/client-node';
 import { annotations } from '../../api/names.ts';
 
-/** How many pods the pod's slot had before it (its name's last number). */
-export function podRestarts(pod: k8s.V1Pod): number {
-  return Number(pod.metadata?.annotations?.[annotations.slotRestarts] ?? 0) || 0;
+function countAnnotation(pod: k8s.V1Pod, key: string): number {
+  return Number(pod.metadata?.annotations?.[key] ?? 0) || 0;
 }
 
-/**
- * The back-off exponent a pod carries: its slot's failures under its
- * template (workerPods.ts); a pod without the annotation counts its restarts.
- */
+/** How many pods the pod's slot had before it (its name's last number). */
+export function podRestarts(pod: k8s.V1Pod): number {
+  return countAnnotation(pod, annotations.slotRestarts);
+}
+
+/** The back-off exponent a pod carries: its slot's failures under its template (ADR 0022). */
 export function podFailures(pod: k8s.V1Pod): number {
-  const failures = pod.metadata?.annotations?.[annotations.slotFailures];
-  return failures === undefined ? podRestarts(pod) : Number(failures) || 0;
+  return countAnnotation(pod, annotations.slotFailures);
 }
 
 export function podEnded(pod: k8s.V1Pod): boolean {

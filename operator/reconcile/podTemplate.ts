@@ -1,17 +1,8 @@
-// Which worker pods are out of date. A worker reads its settings once, when it
-// starts: its spec's env (concurrency, bandwidth share, store, log level), its
-// image, and the NATS access in the job's worker Secret (user and password as
-// env, certificates as files it reads at connect). A pod started before any of
-// them changed keeps running with the old ones — after a NATS credential
-// rotation it cannot reconnect once the old credential is revoked, and the job
-// stalls. So each pod carries a digest of what it was made from, and a live pod
-// whose digest differs from the pod the operator would make now is replaced,
-// the way a Deployment rolls its pods when its template changes.
-//
-// The Secret's values never go into the digest as such: its NATS entries are
-// first reduced with scrypt (once per distinct value, memoised), so a pod
-// annotation, readable by anyone who can list pods, does not give a cheap
-// offline test for guessing a NATS password.
+// Which worker pods are out of date (ADR 0015): a worker reads its settings
+// once, at start, so each pod carries a digest of what it was made from, and a
+// live pod whose digest differs from the pod the operator would make now is
+// replaced. NATS secrets enter the digest only through scrypt, so a pod
+// annotation gives no cheap offline test for a password.
 import { createHash, scryptSync } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { annotations } from '../../api/names.ts';

@@ -27,7 +27,10 @@ function copiedPercent(progress: EngineProgress): number | undefined {
 }
 
 /** The job's counters, from the engine's ledger snapshot: exact, never above 100 %. */
-export function progressStatus(progress: EngineProgress, old: ReplicationJobStatus): Partial<ReplicationJobStatus> {
+export function progressStatus(
+  progress: EngineProgress,
+  old: ReplicationJobStatus,
+): Partial<ReplicationJobStatus> {
   const { totals, summary } = progress;
   if (!totals || !summary) return {};
   const percent = copiedPercent(progress);
@@ -77,11 +80,7 @@ export function engineOutcome(progress: EngineProgress, job: ReplicationJob): Jo
  * The status of a running job from its engine's progress: the counters, and
  * once the engine is done the outcome's conditions and completion time.
  */
-export function progressPolicy(
-  progress: EngineProgress,
-  job: ReplicationJob,
-  now: Date,
-): PolicyOutcome {
+export function progressPolicy(progress: EngineProgress, job: ReplicationJob, now: Date): PolicyOutcome {
   const status = progressStatus(progress, job.status ?? {});
   const outcome = engineOutcome(progress, job);
   if (outcome.kind === 'inProgress') return { status };

@@ -1,4 +1,4 @@
-// The JSON merge patch (RFC 7386) that turns a job's recorded status into the
+// The JSON merge patch (RFC 7386, ADR 0003) that turns a job's recorded status into the
 // status a reconcile decided. A merge patch keeps every field it does not name,
 // so a field the decision dropped (completionTime when a retry reopens a
 // failed job) has to be named with null to be removed.

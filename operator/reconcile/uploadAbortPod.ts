@@ -1,12 +1,7 @@
-// The pod that aborts a deleted job's open uploads on a filesystem destination.
-//
-// A large object's parts are staged on the destination's volume until the
-// object is complete (ADR 0006); a job deleted part-way leaves them there.
-// Only a pod mounting that volume can remove them, and the job's worker pods
-// are gone by then. So the finalizer runs one more short-lived pod, from the
-// worker image, with only the destination store and the uploads to abort
-// (no NATS, no token: the job's Secret is already deleted), and waits for it
-// a bounded time; then the deletion goes on whatever became of it.
+// The pod that aborts a deleted job's open uploads on a filesystem destination
+// (ADR 0020): only a pod mounting the volume can remove their part files, and
+// the workers are gone by then. It runs the worker image with only the
+// destination store and the list of uploads (no NATS, no token).
 import type * as k8s from '@kubernetes/client-node';
 import { labels, workerEnv } from '../../api/names.ts';
 import type { ReplicationJob } from '../../api/v1alpha1/index.ts';

@@ -1,5 +1,5 @@
 // A deleted job's uploads left open at a filesystem destination: a pod that
-// mounts the volume aborts them (uploadAbortPod.ts, ADR 0006). Every wait is
+// mounts the volume aborts them (uploadAbortPod.ts, ADR 0020). Every wait is
 // bounded, so a pod that cannot be created (a terminating namespace, a quota)
 // or cannot run never holds the deletion. S3 destinations' uploads are aborted
 // by the RemoveExternalState action.
@@ -46,7 +46,9 @@ function startUploadAbort(observed: Observed, settings: DecideSettings): UploadA
   if (since(job.metadata!.deletionTimestamp, now) >= uploadAbortStartDeadlineMs)
     return {
       actions: [],
-      events: [uploadsLeft(`no upload-abort pod could be created within ${uploadAbortStartDeadlineMs / 1000} s`)],
+      events: [
+        uploadsLeft(`no upload-abort pod could be created within ${uploadAbortStartDeadlineMs / 1000} s`),
+      ],
     };
   const { handed, notHanded } = uploadsForOnePod(uploads);
   return {
@@ -70,7 +72,13 @@ function awaitUploadAbort(pod: k8s.V1Pod, now: Date): UploadAbortStep {
   if (pod.status?.phase === 'Succeeded')
     return {
       actions: remove,
-      events: [{ type: 'Normal', reason: Reason.UploadsAborted, message: `${name} aborted the uploads it was given` }],
+      events: [
+        {
+          type: 'Normal',
+          reason: Reason.UploadsAborted,
+          message: `${name} aborted the uploads it was given`,
+        },
+      ],
     };
   if (pod.status?.phase !== 'Failed' && since(pod.metadata?.creationTimestamp, now) < uploadAbortDeadlineMs)
     return { actions: [], events: [], waitMs: pollMs };

@@ -1,12 +1,7 @@
-// The NATS access a job's worker pods get: the same TLS material and
-// credentials the operator connects with. The operator reads its files once at
-// start-up; their contents go into the job's worker Secret (next to the worker
-// token, removed with the job), and the pod spec names only that Secret: files
-// through a secret volume, the user and password through secretKeyRef. No
-// secret lands in a pod spec. A Secret made before the operator's NATS access
-// changed (rotated certificates, a new password, an upgrade from a version that
-// did not pass access on) is brought in step while its job runs, so pods
-// created from then on connect with what the operator uses.
+// The NATS access a job's worker pods get (ADR 0009, ADR 0016): the operator's
+// own TLS material and credentials, kept in the job's worker Secret and named
+// by the pod spec, never written into it. A Secret holding other access is
+// brought in step while its job runs.
 import { readFile } from 'node:fs/promises';
 import type * as k8s from '@kubernetes/client-node';
 import { natsAuthEnv, type NatsAuth } from '../../common/natsAuth.ts';

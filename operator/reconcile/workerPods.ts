@@ -1,4 +1,4 @@
-// The worker pods of a job: what each one should look like. Pure: the same job
+// The worker pods of a job (ADR 0003): what each one should look like. Pure: the same job
 // and slot always give the same pod, so a repeated create is harmless.
 import type * as k8s from '@kubernetes/client-node';
 import type { ReplicationJob, Store, WorkerPool } from '../../api/v1alpha1/index.ts';

@@ -1,4 +1,4 @@
-// Worker pod slots (ADR 0003, ADR 0015): each slot of a role keeps one live pod.
+// Worker pod slots (ADR 0003, 0015, 0022): each slot of a role keeps one live pod.
 // A failed pod is replaced after a back-off that doubles with the slot's
 // failures under the current template; an outdated pod is rolled, one ready
 // pod at a time; pods beyond the replica count go. The Ready condition counts
@@ -8,7 +8,14 @@ import type { Condition, ReplicationJob } from '../../api/v1alpha1/index.ts';
 import { labels, workerRoles, type WorkerRole } from '../../api/names.ts';
 import { backoffDelay } from '../../common/backoff.ts';
 import { ConditionType, Reason, type ConditionUpdate } from './conditions.ts';
-import type { Action, DecideSettings, JobEvent, Observed, PolicyOutcome } from './decision.ts';
+import {
+  earliest,
+  type Action,
+  type DecideSettings,
+  type JobEvent,
+  type Observed,
+  type PolicyOutcome,
+} from './decision.ts';
 import { podOutdated } from './podTemplate.ts';
 import {
   describePodEnd,
@@ -77,7 +84,10 @@ export function slotsToRoll(slots: readonly SlotState[]): Set<number> {
 function keepLivePod(slot: SlotState, ended: k8s.V1Pod[], roll: boolean): SlotPlan {
   const [current, ...duplicates] = livePods(slot.pods);
   // A duplicate can only come from a replaced pod that lingered.
-  const actions: Action[] = [...duplicates, ...ended].map((p) => ({ kind: 'DeletePod', name: p.metadata!.name! }));
+  const actions: Action[] = [...duplicates, ...ended].map((p) => ({
+    kind: 'DeletePod',
+    name: p.metadata!.name!,
+  }));
   if (roll) {
     // Made from an older spec or NATS access (podTemplate.ts): it goes, gracefully (a source
     // worker hands its tasks back), and the next reconcile, which no longer counts the
@@ -109,7 +119,8 @@ function replaceFailedPod(slot: SlotState, ended: k8s.V1Pod[], context: RoleCont
     podFailures(failed) + 1,
   );
   const dueAt = podEndedAt(failed, now) + backoffMs;
-  if (now.getTime() < dueAt) return { actions: [], events: [], ready: false, requeueAfterMs: dueAt - now.getTime() };
+  if (now.getTime() < dueAt)
+    return { actions: [], events: [], ready: false, requeueAfterMs: dueAt - now.getTime() };
   // Failures count only under the current template: a rollout starts them again.
   const failures = podOutdated(failed, desired) ? 0 : podFailures(failed);
   const restarts = Math.max(-1, ...slot.pods.map(podRestarts)) + 1;
@@ -140,7 +151,9 @@ function planSlot(slot: SlotState, context: RoleContext, roll: boolean): SlotPla
   const restarts = Math.max(-1, ...slot.pods.map(podRestarts)) + 1;
   const failures = Math.max(0, ...slot.pods.map((p) => (podOutdated(p, desired) ? 0 : podFailures(p))));
   return {
-    actions: [{ kind: 'CreatePod', pod: desiredWorkerPod(job, slot.role, slot.index, restarts, settings, failures) }],
+    actions: [
+      { kind: 'CreatePod', pod: desiredWorkerPod(job, slot.role, slot.index, restarts, settings, failures) },
+    ],
     events: [],
     ready: false,
   };
@@ -171,7 +184,12 @@ function readyCondition(
 ): ConditionUpdate {
   const replicas = (role: WorkerRole) => desiredReplicas(job, role);
   if (workerRoles.every((role) => readyCounts[role] === replicas(role)))
-    return { type: ConditionType.Ready, status: 'True', reason: Reason.WorkersReady, message: 'all worker pods are ready' };
+    return {
+      type: ConditionType.Ready,
+      status: 'True',
+      reason: Reason.WorkersReady,
+      message: 'all worker pods are ready',
+    };
   const wasReady = conditions.some(
     (c) => c.type === ConditionType.Ready && (c.status === 'True' || c.reason === Reason.WorkersNotReady),
   );
@@ -198,7 +216,11 @@ export function workerSlotPolicy(
   conditions: readonly Condition[],
 ): PolicyOutcome {
   const { job, pods, now } = observed;
-  const outcome = { actions: [] as Action[], events: [] as JobEvent[], requeueAfterMs: undefined as number | undefined };
+  const outcome = {
+    actions: [] as Action[],
+    events: [] as JobEvent[],
+    requeueAfterMs: undefined as number | undefined,
+  };
   const readyCounts: Record<WorkerRole, number> = { source: 0, destination: 0 };
   const waiting: string[] = [];
   for (const role of workerRoles) {
@@ -221,9 +243,4 @@ export function workerSlotPolicy(
     conditions: [readyCondition(job, readyCounts, waiting, conditions)],
     status: { workers: { sourceReady: readyCounts.source, destinationReady: readyCounts.destination } },
   };
-}
-
-/** The earlier of two requeue delays, either of which may be absent. */
-export function earliest(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }

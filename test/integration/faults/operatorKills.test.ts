@@ -15,8 +15,8 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { Etcd3 } from 'etcd3';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { streams } from '../../../api/names.ts';
-import { tasksSubject, type TaskMessage } from '../../../api/tasks.ts';
+import { labels, streams } from '../../../api/names.ts';
+import { taskConsumerName, tasksSubject, type TaskMessage } from '../../../api/tasks.ts';
 import { group, plural, version, type ReplicationJob } from '../../../api/v1alpha1/index.ts';
 import { TaskLedger, type JobRecord } from '../../../operator/ledger/taskLedger.ts';
 import type { TaskState } from '../../../operator/ledger/taskState.ts';
@@ -40,6 +40,8 @@ const sourceReplicas = 2;
 const sourceConcurrency = 1;
 /** Tasks a source worker may hold at once, one object each: what a fault may cost twice. */
 const inFlightBound = sourceReplicas * sourceConcurrency;
+/** Task messages queued when the operator is killed during dispatch. */
+const queuedAtKill = 100;
 
 interface LogLine {
   message?: string;
@@ -125,6 +127,24 @@ describe('the operator SIGKILLed mid-job', () => {
     etcd?.close();
     await nc?.close();
   });
+
+  /** Pauses (SIGSTOP) or resumes (SIGCONT) the processes of the job's source workers; how many it reached. */
+  async function signalSourceWorkers(uid: string, signal: 'SIGSTOP' | 'SIGCONT'): Promise<number> {
+    const labelSelector = `${labels.jobUid}=${uid},${labels.role}=source`;
+    const pods = (await bed.core.listNamespacedPod({ namespace, labelSelector })).items;
+    return pods.filter((pod) => bed.runner.killProcess(namespace, pod.metadata!.name!, signal)).length;
+  }
+
+  /** Waits (polling every 20 ms) until at least `count` of the job's task messages wait for a worker. */
+  async function waitForQueuedTasks(uid: string, count: number, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const info = await jsm.consumers.info(streams.tasks, taskConsumerName(uid)).catch(() => undefined);
+      if (info && info.num_pending >= count) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`timed out waiting for ${count} queued task messages of job ${uid}`);
+  }
 
   /**
    * The job's task messages the tasks stream holds now — queued, or in a
@@ -257,30 +277,41 @@ describe('the operator SIGKILLed mid-job', () => {
     );
   }, 360_000);
 
-  it('during dispatch: queued tasks of the old epoch are withdrawn, the rest is sent once', async () => {
-    const { contents, destination } = await startJob('dispatch');
-    // Copies go out as planning records them: the first batch sent, most tasks still unsent.
-    await waitForLog(
-      operatorLog(),
-      'dispatch',
-      (l) => l.message === 'dispatched tasks' && Number(l.tasks) > 0,
-    );
-    await operator.kill();
+  /**
+   * With the operator killed during dispatch and the source workers held, the
+   * next operator takes over: checks that it withdrew every queued message of
+   * the old epoch from the real stream.
+   */
+  async function takeOverDispatch(uid: string) {
     const { states, record } = await ledgerAt('dispatch');
     if (states.PENDING === 0 && record.planComplete)
       throw new Error(`the kill missed dispatch: every task was already sent (${JSON.stringify(states)})`);
-    const uid = (await bed.readJob('dispatch')).metadata!.uid!;
     const oldEpoch = record.epoch;
+    const queued = (await taskMessagesInStream(uid)).filter((m) => m.epoch === oldEpoch).length;
+    expect(queued).toBeGreaterThanOrEqual(queuedAtKill);
 
     await startNextOperator();
     const started = await waitForLog(operatorLog(), 'dispatch', (l) => l.message === 'task engine started');
-    // The workers went on while no operator led; the take-over must still have found old messages queued.
-    if (Number(started.purgedTasks) === 0)
-      throw new Error('the kill missed dispatch: no task message of the old epoch was left at the take-over');
     expect(Number(started.epoch)).toBe(oldEpoch + 1);
-    // Withdrawn: from the take-over on, the stream holds only the new epoch's messages.
+    expect(Number(started.purgedTasks)).toBeGreaterThanOrEqual(queued);
+    // Withdrawn: from the take-over on, the stream holds none of the old epoch's messages.
     const epochsHeld = (await taskMessagesInStream(uid)).map((m) => m.epoch);
     expect(epochsHeld.filter((epoch) => epoch <= oldEpoch)).toEqual([]);
+    return { states, oldEpoch, withdrawn: queued };
+  }
+
+  it('during dispatch: queued tasks of the old epoch are withdrawn, the rest is sent once', async () => {
+    const { contents, destination } = await startJob('dispatch');
+    const uid = (await bed.readJob('dispatch')).metadata!.uid!;
+    // Copies go out as planning records them: killed once some are queued in JetStream, most still unsent.
+    await waitForQueuedTasks(uid, queuedAtKill);
+    await operator.kill();
+    // The source workers are held while no operator leads (else they would carry out every
+    // queued task before the next operator takes over): what they have not taken stays queued.
+    expect(await signalSourceWorkers(uid, 'SIGSTOP')).toBe(sourceReplicas);
+    const { states, oldEpoch, withdrawn } = await takeOverDispatch(uid).finally(() =>
+      signalSourceWorkers(uid, 'SIGCONT'),
+    );
 
     const { writes } = await expectCompleteAndIdentical('dispatch', contents, destination);
     // A withdrawn message is never carried out: only the tasks in a worker's hands at the
@@ -291,7 +322,7 @@ describe('the operator SIGKILLed mid-job', () => {
     expect(twice.length).toBeLessThanOrEqual(inFlightBound);
     expect(writes).toBeLessThanOrEqual(objectCount + inFlightBound);
     console.log(
-      `killed during dispatch with ${states.DISPATCHED} tasks sent, ${objectCount - states.DISPATCHED} unsent or unplanned; ${String(started.purgedTasks)} withdrawn at the take-over, ${twice.length} run in both epochs: ${writes} writes for ${objectCount} objects`,
+      `killed during dispatch with ${states.DISPATCHED} tasks sent, ${objectCount - states.DISPATCHED} unsent or unplanned; ${withdrawn} withdrawn at the take-over, ${twice.length} run in both epochs: ${writes} writes for ${objectCount} objects`,
     );
   }, 360_000);
 

@@ -195,19 +195,17 @@ describe('resume after a failure', () => {
     await takeSentTasks(uid);
     await ledger.applyUpdates([{ taskId: taskId(0), state: 'SUCCEEDED', epoch: 1, attempt: 1 }]);
     // The killed planner had written one more task of its next step, not yet covered by the checkpoint.
-    await etcd
-      .put(`${ledgerPrefix(uid)}tasks/${taskId(3)}`)
-      .value(
-        JSON.stringify({
-          kind: 'copy',
-          objects: 1,
-          bytes: 1,
-          state: 'PENDING',
-          epoch: 0,
-          attempt: 0,
-          updatedAt: '',
-        }),
-      );
+    await etcd.put(`${ledgerPrefix(uid)}tasks/${taskId(3)}`).value(
+      JSON.stringify({
+        kind: 'copy',
+        objects: 1,
+        bytes: 1,
+        state: 'PENDING',
+        epoch: 0,
+        attempt: 0,
+        updatedAt: '',
+      }),
+    );
 
     const resent: string[] = [];
     const resumed = await resumeJob(job, jsm, {

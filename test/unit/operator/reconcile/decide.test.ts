@@ -18,21 +18,12 @@ import {
   workerPod,
   type JobOption,
 } from '../../../support/fixtures.ts';
+import { planTotals as totals, summary } from './fixtures.ts';
 
 const now = new Date('2026-11-24T12:00:00Z');
 
 function observe(j: ReplicationJob, pods: Observed['pods'] = [], tokenSecretExists = true): Observed {
   return { job: j, pods, tokenSecretExists, now };
-}
-
-function summary(actions: Action[]): string[] {
-  return actions.map((a) =>
-    a.kind === 'CreatePod'
-      ? `CreatePod ${a.pod.metadata!.name}`
-      : a.kind === 'DeletePod'
-        ? `DeletePod ${a.name}`
-        : a.kind,
-  );
 }
 
 /** A ready pod as the operator makes it with `podSettings`. */
@@ -515,16 +506,7 @@ describe('decide: suspend, finish and delete', () => {
 describe('decide: progress from the task engine', () => {
   const j = job('copy', withFinalizer);
   const pods = [workerPod(j, 'source', 0, 0, ready), workerPod(j, 'destination', 0, 0, ready)];
-  const totals = {
-    objectsToCopy: 10,
-    bytesToCopy: 1000,
-    objectsSkipped: 2,
-    bytesSkipped: 200,
-    objectsToDelete: 1,
-    sourceObjects: 12,
-    tasks: 3,
-  };
-  const summary = (copied: number, bytes: number, failedKeys: string[] = []) => ({
+  const ledger = (copied: number, bytes: number, failedKeys: string[] = []) => ({
     tasks: { PENDING: 0, DISPATCHED: 1, RUNNING: 0, SUCCEEDED: 2, FAILED: failedKeys.length ? 1 : 0 },
     objectsCopied: copied,
     bytesCopied: bytes,
@@ -536,7 +518,7 @@ describe('decide: progress from the task engine', () => {
 
   it('shows exact counters and a progress below 100 % while tasks run', () => {
     const d = decide(
-      { ...observe(j, pods), progress: { phase: 'running', epoch: 2, totals, summary: summary(4, 400) } },
+      { ...observe(j, pods), progress: { phase: 'running', epoch: 2, totals, summary: ledger(4, 400) } },
       settings,
     );
     expect(d.status).toMatchObject({
@@ -550,7 +532,7 @@ describe('decide: progress from the task engine', () => {
 
   it('marks the job Complete when every task succeeded', () => {
     const d = decide(
-      { ...observe(j, pods), progress: { phase: 'succeeded', epoch: 2, totals, summary: summary(10, 1000) } },
+      { ...observe(j, pods), progress: { phase: 'succeeded', epoch: 2, totals, summary: ledger(10, 1000) } },
       settings,
     );
     expect(d.status?.phase).toBe('Succeeded');
@@ -564,7 +546,7 @@ describe('decide: progress from the task engine', () => {
     const d = decide(
       {
         ...observe(j, pods),
-        progress: { phase: 'failed', epoch: 2, totals, summary: summary(9, 900, ['secret.bin']), failure },
+        progress: { phase: 'failed', epoch: 2, totals, summary: ledger(9, 900, ['secret.bin']), failure },
       },
       settings,
     );

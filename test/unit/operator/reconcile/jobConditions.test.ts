@@ -22,7 +22,10 @@ describe('the conditions a job state implies', () => {
       ],
     },
     'a job whose tasks all succeeded is Complete and no longer Reconciling': {
-      updates: [...runningConditions(), ...outcomeConditions({ kind: 'succeeded', message: 'every task succeeded' })],
+      updates: [
+        ...runningConditions(),
+        ...outcomeConditions({ kind: 'succeeded', message: 'every task succeeded' }),
+      ],
       want: [
         'Complete=True/Succeeded',
         'Failed=False/NoFailure',
@@ -32,7 +35,10 @@ describe('the conditions a job state implies', () => {
       ],
     },
     'a job that failed is Failed and Stalled (kstatus: failed), with the reason it failed': {
-      updates: [...runningConditions(), ...outcomeConditions({ kind: 'failed', reason: 'TasksFailed', message: 'x' })],
+      updates: [
+        ...runningConditions(),
+        ...outcomeConditions({ kind: 'failed', reason: 'TasksFailed', message: 'x' }),
+      ],
       want: [
         'Complete=False/InProgress',
         'Failed=True/TasksFailed',
@@ -43,12 +49,22 @@ describe('the conditions a job state implies', () => {
     },
     'a suspended job is Suspended, not Ready and not Reconciling': {
       updates: stoppedConditions('Suspended', []),
-      want: ['Ready=False/Suspended', 'Reconciling=False/Suspended', 'Stalled=False/NoFailure', 'Suspended=True/Suspended'],
+      want: [
+        'Ready=False/Suspended',
+        'Reconciling=False/Suspended',
+        'Stalled=False/NoFailure',
+        'Suspended=True/Suspended',
+      ],
     },
     'a finished failed job stays Stalled, and keeps its Failed condition as it was': {
       updates: stoppedConditions('Finished', failedBefore),
       from: failedBefore,
-      want: ['Failed=True/TasksFailed', 'Ready=False/Finished', 'Reconciling=False/Finished', 'Stalled=True/Failed'],
+      want: [
+        'Failed=True/TasksFailed',
+        'Ready=False/Finished',
+        'Reconciling=False/Finished',
+        'Stalled=True/Failed',
+      ],
     },
     'a retry request reopens a failed job': {
       updates: reopenedConditions('r1'),

@@ -1,15 +1,31 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Condition, ReplicationJob } from '../../../../api/v1alpha1/index.ts';
 import type { Observed } from '../../../../operator/reconcile/decision.ts';
-import { runningJobPolicy, stopReason, stoppedJobPolicy } from '../../../../operator/reconcile/jobStatusPolicy.ts';
-import { job, ready, settings, suspended, withFinalizer, withTtl, workerPod } from '../../../support/fixtures.ts';
+import {
+  runningJobPolicy,
+  stopReason,
+  stoppedJobPolicy,
+} from '../../../../operator/reconcile/jobStatusPolicy.ts';
+import {
+  job,
+  ready,
+  settings,
+  suspended,
+  withFinalizer,
+  withTtl,
+  workerPod,
+} from '../../../support/fixtures.ts';
 import { condition, now, summary } from './fixtures.ts';
 
 describe('stopReason', () => {
   const cases: Record<string, { job: ReplicationJob; conditions: Condition[]; why?: string }> = {
     'a running job runs': { job: job('copy'), conditions: [] },
     'a suspended job stops': { job: job('copy', suspended), conditions: [], why: 'Suspended' },
-    'a complete job is finished': { job: job('copy'), conditions: [condition('Complete', 'True')], why: 'Finished' },
+    'a complete job is finished': {
+      job: job('copy'),
+      conditions: [condition('Complete', 'True')],
+      why: 'Finished',
+    },
     'a failed job is finished, suspended or not': {
       job: job('copy', suspended),
       conditions: [condition('Failed', 'True')],
@@ -22,8 +38,14 @@ describe('stopReason', () => {
 });
 
 describe('stoppedJobPolicy', () => {
-  const observe = (j: ReplicationJob, pods: k8s.V1Pod[] = []): Observed => ({ job: j, pods, tokenSecretExists: true, now });
-  const finishedTwoMinutesAgo = (ttl: number) => job('copy', withFinalizer, withTtl(ttl, '2026-11-24T11:58:00Z'));
+  const observe = (j: ReplicationJob, pods: k8s.V1Pod[] = []): Observed => ({
+    job: j,
+    pods,
+    tokenSecretExists: true,
+    now,
+  });
+  const finishedTwoMinutesAgo = (ttl: number) =>
+    job('copy', withFinalizer, withTtl(ttl, '2026-11-24T11:58:00Z'));
   const cases: Record<
     string,
     { observed: Observed; why: 'Finished' | 'Suspended'; actions: string[]; requeueAfterMs?: number }
@@ -60,7 +82,10 @@ describe('stoppedJobPolicy', () => {
 
 describe('runningJobPolicy', () => {
   const natsSettings = { ...settings, natsSecretData: { 'nats-user': 'ferry', 'nats-password': 'p' } };
-  const cases: Record<string, { tokenSecretExists: boolean; held?: Record<string, string>; actions: string[] }> = {
+  const cases: Record<
+    string,
+    { tokenSecretExists: boolean; held?: Record<string, string>; actions: string[] }
+  > = {
     "a job's first start: its token and its queues": {
       tokenSecretExists: false,
       actions: ['CreateTokenSecret', 'EnsureJobStreams'],

@@ -6,9 +6,15 @@ import { condition } from './fixtures.ts';
 describe('derivePhase', () => {
   const cases: Record<string, { conditions: Condition[]; phase: Phase }> = {
     'no conditions yet: Pending': { conditions: [], phase: 'Pending' },
-    'workers starting: Pending': { conditions: [condition('Ready', 'False', 'WorkersStarting')], phase: 'Pending' },
+    'workers starting: Pending': {
+      conditions: [condition('Ready', 'False', 'WorkersStarting')],
+      phase: 'Pending',
+    },
     'workers ready: Running': { conditions: [condition('Ready', 'True', 'WorkersReady')], phase: 'Running' },
-    'a worker lost after start: still Running': { conditions: [condition('Ready', 'False', 'WorkersNotReady')], phase: 'Running' },
+    'a worker lost after start: still Running': {
+      conditions: [condition('Ready', 'False', 'WorkersNotReady')],
+      phase: 'Running',
+    },
     'suspended: Suspended': { conditions: [condition('Suspended', 'True')], phase: 'Suspended' },
     'complete: Succeeded, even if suspended': {
       conditions: [condition('Complete', 'True'), condition('Suspended', 'True')],
@@ -26,7 +32,10 @@ describe('derivePhase', () => {
 
 describe('phaseEvent', () => {
   const failed = [condition('Failed', 'True', 'TasksFailed', '1 objects failed: a')];
-  const cases: Record<string, { from?: Phase; to: Phase; conditions?: Condition[]; event?: string; message?: string }> = {
+  const cases: Record<
+    string,
+    { from?: Phase; to: Phase; conditions?: Condition[]; event?: string; message?: string }
+  > = {
     'no change: no event': { from: 'Running', to: 'Running' },
     'a new job: Accepted': { to: 'Pending', event: 'Accepted' },
     'back to Pending (a worker lost): no event': { from: 'Running', to: 'Pending' },

@@ -1,17 +1,8 @@
 import type { EngineProgress } from '../../../../operator/engine/engineProgress.ts';
 import { progressPolicy } from '../../../../operator/reconcile/progress.ts';
 import { job, withFinalizer } from '../../../support/fixtures.ts';
-import { applied, now, statuses } from './fixtures.ts';
+import { applied, now, planTotals as totals, statuses } from './fixtures.ts';
 
-const totals = {
-  objectsToCopy: 10,
-  bytesToCopy: 1000,
-  objectsSkipped: 2,
-  bytesSkipped: 200,
-  objectsToDelete: 1,
-  sourceObjects: 12,
-  tasks: 3,
-};
 const summary = (bytesCopied: number): NonNullable<EngineProgress['summary']> => ({
   tasks: { PENDING: 0, DISPATCHED: 1, RUNNING: 0, SUCCEEDED: 2, FAILED: 0 },
   objectsCopied: 4,
@@ -23,6 +14,12 @@ const summary = (bytesCopied: number): NonNullable<EngineProgress['summary']> =>
 });
 
 describe('progressPolicy', () => {
+  const succeeded = [
+    'Complete=True/Succeeded',
+    'Failed=False/NoFailure',
+    'Reconciling=False/Finished',
+    'Stalled=False/NoFailure',
+  ];
   const cases: Record<
     string,
     { progress: EngineProgress; dryRun?: boolean; percent?: number; finished?: string[]; message?: string }
@@ -41,19 +38,29 @@ describe('progressPolicy', () => {
     'a succeeded engine completes the job': {
       progress: { phase: 'succeeded', epoch: 1, totals, summary: summary(1000) },
       percent: 100,
-      finished: ['Complete=True/Succeeded', 'Failed=False/NoFailure', 'Reconciling=False/Finished', 'Stalled=False/NoFailure'],
+      finished: succeeded,
       message: 'every task succeeded',
     },
     'a dry run completes the job with the plan it would have carried out': {
       progress: { phase: 'succeeded', epoch: 1, totals, summary: summary(0) },
       dryRun: true,
       percent: 100,
-      finished: ['Complete=True/Succeeded', 'Failed=False/NoFailure', 'Reconciling=False/Finished', 'Stalled=False/NoFailure'],
-      message: 'dry run, nothing changed: the plan would copy 10 objects (1000 bytes), delete 1 and skip 2 already identical',
+      finished: succeeded,
+      message:
+        'dry run, nothing changed: the plan would copy 10 objects (1000 bytes), delete 1 and skip 2 already identical',
     },
     'a failed engine fails the job with its reason': {
-      progress: { phase: 'failed', epoch: 1, failure: { reason: 'DeletesRefused', message: 'too many deletes' } },
-      finished: ['Complete=False/InProgress', 'Failed=True/DeletesRefused', 'Reconciling=False/Finished', 'Stalled=True/Failed'],
+      progress: {
+        phase: 'failed',
+        epoch: 1,
+        failure: { reason: 'DeletesRefused', message: 'too many deletes' },
+      },
+      finished: [
+        'Complete=False/InProgress',
+        'Failed=True/DeletesRefused',
+        'Reconciling=False/Finished',
+        'Stalled=True/Failed',
+      ],
       message: 'too many deletes',
     },
   };
@@ -76,7 +83,8 @@ describe('progressPolicy', () => {
   it('counts resumes from the epoch, never fewer than recorded', () => {
     const j = job('copy');
     j.status = { resumes: 4 };
-    const at = (epoch: number) => progressPolicy({ phase: 'running', epoch, totals, summary: summary(0) }, j, now);
+    const at = (epoch: number) =>
+      progressPolicy({ phase: 'running', epoch, totals, summary: summary(0) }, j, now);
     expect(at(3).status?.resumes).toBe(4);
     expect(at(8).status?.resumes).toBe(6);
   });

@@ -2,7 +2,15 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Condition } from '../../../../api/v1alpha1/index.ts';
 import { workerSlotPolicy } from '../../../../operator/reconcile/workerSlotPolicy.ts';
 import { desiredWorkerPod } from '../../../../operator/reconcile/workerPods.ts';
-import { failed, job, ready, settings, withFinalizer, withReplicas, workerPod } from '../../../support/fixtures.ts';
+import {
+  failed,
+  job,
+  ready,
+  settings,
+  withFinalizer,
+  withReplicas,
+  workerPod,
+} from '../../../support/fixtures.ts';
 import { applied, condition, now, summary } from './fixtures.ts';
 
 const j = job('copy', withFinalizer, withReplicas('source', 2));
@@ -19,7 +27,14 @@ function plan(pods: k8s.V1Pod[], conditions: Condition[] = [], of = j) {
 describe('workerSlotPolicy', () => {
   const cases: Record<
     string,
-    { pods: k8s.V1Pod[]; of?: typeof j; conditions?: Condition[]; actions: string[]; ready: string; events?: string[] }
+    {
+      pods: k8s.V1Pod[];
+      of?: typeof j;
+      conditions?: Condition[];
+      actions: string[];
+      ready: string;
+      events?: string[];
+    }
   > = {
     'empty slots each get their first pod': {
       pods: [],
@@ -38,18 +53,32 @@ describe('workerSlotPolicy', () => {
       ready: 'False/WorkersNotReady',
     },
     'a failed pod past its back-off is replaced in its slot, with a Warning': {
-      pods: [workerPod(j, 'source', 0, 2, failed(137, '2026-11-24T11:59:00Z')), workerPod(j, 'source', 1, 0, ready), destination],
+      pods: [
+        workerPod(j, 'source', 0, 2, failed(137, '2026-11-24T11:59:00Z')),
+        workerPod(j, 'source', 1, 0, ready),
+        destination,
+      ],
       actions: ['CreatePod copy-source-0-3', 'DeletePod copy-source-0-2'],
       ready: 'False/WorkersStarting',
       events: ['WorkerPodRecreated'],
     },
     'a lingering duplicate in a slot goes; the newest stays': {
-      pods: [workerPod(j, 'source', 0, 0, ready), workerPod(j, 'source', 0, 1, ready), workerPod(j, 'source', 1, 0, ready), destination],
+      pods: [
+        workerPod(j, 'source', 0, 0, ready),
+        workerPod(j, 'source', 0, 1, ready),
+        workerPod(j, 'source', 1, 0, ready),
+        destination,
+      ],
       actions: ['DeletePod copy-source-0-0'],
       ready: 'True/WorkersReady',
     },
     'pods beyond the replica count go': {
-      pods: [workerPod(j, 'source', 0, 0, ready), workerPod(j, 'source', 1, 0, ready), destination, workerPod(j, 'destination', 1, 0, ready)],
+      pods: [
+        workerPod(j, 'source', 0, 0, ready),
+        workerPod(j, 'source', 1, 0, ready),
+        destination,
+        workerPod(j, 'destination', 1, 0, ready),
+      ],
       actions: ['DeletePod copy-destination-1-0'],
       ready: 'True/WorkersReady',
     },
