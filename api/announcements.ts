@@ -58,4 +58,3 @@ async function announce(kv: KV, key: string, url: string): Promise<() => Promise
     await kv.delete(key);
   };
 }
-

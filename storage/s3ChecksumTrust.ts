@@ -1,7 +1,7 @@
 // Whether the S3 server checks the SHA-256 it is sent (as a header or an
 // aws-chunked trailer) before committing. Once it has shown it does, a
 // streamed body's expected SHA-256 is left to it and the bytes are not hashed
-// here a second time (docs/adr/0012). An echo of the SHA-256 only proves the
+// here a second time (docs/adr/0012, 0027, 0029). An echo of the SHA-256 only proves the
 // server stores it; trust takes a refusal of a deliberately wrong one.
 import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';

@@ -4,7 +4,7 @@
 // and hands it to every later request with that identity, and retires it
 // gracefully when the identity changes (a rotated certificate). Requests on a
 // kept connection time out on their headers after 60 s, so a connection that
-// went silent fails fast. See ADR 0013.
+// went silent fails fast. See ADRs 0013 and 0021.
 import { createHash } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 

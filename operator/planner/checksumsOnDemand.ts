@@ -2,7 +2,7 @@
 // tree at every plan would read every byte. So the planner asks for the
 // checksum only of an object it cannot decide on otherwise (same key and size
 // on both sides, no comparable fingerprint); one it cannot get stays a copy.
-// Decisions keep their order, at most `window` held back. See ADR 0005.
+// Decisions keep their order, at most `window` held back. See ADRs 0005 and 0026.
 import type { ObjectInfo } from '../../storage/objectStore.ts';
 import { compareObjects, type KeyDecision } from './listingMerge.ts';
 

@@ -1,7 +1,7 @@
 // Checksums on demand for a store the operator lists itself (S3): a listing
 // carries no user metadata, so the SHA-256 Ferry records on an object costs a
 // HEAD, asked only for the objects the planner cannot decide on otherwise, as
-// for a worker-listed side (checksumsOnDemand.ts, ADR 0005).
+// for a worker-listed side (checksumsOnDemand.ts, ADRs 0005, 0026).
 import type { ObjectInfo, ObjectStore } from '../../storage/objectStore.ts';
 import type { ChecksumsOnRequest } from './checksumsOnDemand.ts';
 

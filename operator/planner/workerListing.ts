@@ -3,7 +3,7 @@
 // contract, and the checksums the planner asks for (checksumsOnDemand.ts).
 // A listing ends only on a page that says it is complete: a failed, torn or
 // out-of-order page is never taken for the end (Sync deletes depend on it).
-// Unreachable workers are passed over; the listing waits for another. ADR 0005.
+// Unreachable workers are passed over; the listing waits for another. ADRs 0005, 0024.
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   checksumsPath,
