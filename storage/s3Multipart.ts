@@ -120,7 +120,17 @@ export class S3Multipart implements MultipartUploads {
           ...(part.ChecksumSHA256 ? { sha256: base64ToHex(part.ChecksumSHA256) } : {}),
         });
       }
-      if (!page.IsTruncated || !page.NextPartNumberMarker) break;
+      if (!page.IsTruncated) break;
+      // A truncated page without a marker cannot be continued; stopping would
+      // pass the parts seen so far off as all of them.
+      if (!page.NextPartNumberMarker)
+        throw new StorageError('the server said the part listing is truncated but gave no marker', {
+          kind: 'permanent',
+          store: bucket.description,
+          operation: 'listParts',
+          key,
+          code: 'IncompleteListing',
+        });
       marker = page.NextPartNumberMarker;
     }
     return parts.sort((a, b) => a.partNumber - b.partNumber);

@@ -29,6 +29,7 @@ import {
   ChecksumMismatchError,
   isSha256Hex,
   ObjectNotFoundError,
+  StorageError,
   type ByteRange,
   type ListOptions,
   type ObjectInfo,
@@ -98,7 +99,7 @@ export class S3Store extends MultipartForwarding implements ObjectStore {
         });
       }
       yield* options.checksums ? this.withChecksums(infos) : infos;
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      token = nextListingToken(page, this.description, prefix);
     } while (token);
   }
 
@@ -285,5 +286,27 @@ function collectVerified(body: Readable, verifier: VerifyingStream): Promise<Buf
     verifier.on('data', (chunk: Buffer) => held.push(chunk));
     verifier.once('end', () => resolve(held));
     body.pipe(verifier);
+  });
+}
+
+/**
+ * Where the next page of a listing starts, or undefined when the listing is
+ * complete. A page that says more follows but gives no token cannot be
+ * continued: ending there would pass a partial listing off as whole, and a
+ * Sync would delete what it never saw. So it fails, permanently.
+ */
+function nextListingToken(
+  page: { IsTruncated?: boolean; NextContinuationToken?: string },
+  store: string,
+  prefix: string,
+): string | undefined {
+  if (!page.IsTruncated) return undefined;
+  if (page.NextContinuationToken) return page.NextContinuationToken;
+  throw new StorageError('the server said the listing is truncated but gave no continuation token', {
+    kind: 'permanent',
+    store,
+    operation: 'list',
+    key: prefix,
+    code: 'IncompleteListing',
   });
 }
