@@ -12,7 +12,7 @@ import './heapTuning.ts';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { createLogger } from '../common/logging.ts';
+import { createLogger, type Logger } from '../common/logging.ts';
 import { startProbeServer } from '../common/probes.ts';
 import { describeNatsAuth, natsConnectionOptions } from '../common/natsAuth.ts';
 import {
@@ -26,7 +26,7 @@ import { abortUploads } from './transfer/abortUploads.ts';
 import { announceDestination, announceListing } from '../api/announcements.ts';
 import { DestinationDirectory } from './endpoints.ts';
 import { createListingRoute } from './listing/listingEndpoint.ts';
-import { FilesystemStore, openObjectStore } from '../storage/index.ts';
+import { FilesystemStore, openObjectStore, type ObjectStore } from '../storage/index.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { SourceTaskLoop } from './taskLoop.ts';
 import { BandwidthLimiter } from './transfer/copyTask.ts';
@@ -61,6 +61,35 @@ async function abortLeftUploads(): Promise<void> {
   } finally {
     await store.close();
   }
+}
+
+/** A source worker's task loop, started: it takes the job's tasks and sends their objects to the destination workers. */
+function startSourceLoop(
+  nc: NatsConnection,
+  config: WorkerConfig,
+  source: ObjectStore,
+  jobLog: Logger,
+  metrics: WorkerMetrics,
+): SourceTaskLoop {
+  const directory = new DestinationDirectory(nc, config.jobUid);
+  const loop = new SourceTaskLoop({
+    js: jetstream(nc),
+    jobUid: config.jobUid,
+    worker: config.podName,
+    source,
+    pickDestination: () => directory.pick(),
+    destinationRefused: (url) => directory.refusedConnection(url),
+    token: config.token,
+    concurrency: config.concurrency,
+    workingIntervalMs: config.workingIntervalMs,
+    log: jobLog,
+    metrics,
+    ...(config.bandwidthBytesPerSecond
+      ? { bandwidth: new BandwidthLimiter(config.bandwidthBytesPerSecond) }
+      : {}),
+  });
+  loop.start();
+  return loop;
 }
 
 async function main(): Promise<void> {
@@ -108,24 +137,7 @@ async function main(): Promise<void> {
   if (config.role === 'destination') {
     withdraw = await announceDestination(nc, config.jobUid, config.podName, url);
   } else {
-    const directory = new DestinationDirectory(nc, config.jobUid);
-    loop = new SourceTaskLoop({
-      js: jetstream(nc),
-      jobUid: config.jobUid,
-      worker: config.podName,
-      source: store,
-      pickDestination: () => directory.pick(),
-      destinationRefused: (url) => directory.refusedConnection(url),
-      token: config.token,
-      concurrency: config.concurrency,
-      workingIntervalMs: config.workingIntervalMs,
-      log: jobLog,
-      metrics,
-      ...(config.bandwidthBytesPerSecond
-        ? { bandwidth: new BandwidthLimiter(config.bandwidthBytesPerSecond) }
-        : {}),
-    });
-    loop.start();
+    loop = startSourceLoop(nc, config, store, jobLog, metrics);
   }
   jobLog.info('worker ready', { address: `${config.listenHost}:${config.port}` });
 

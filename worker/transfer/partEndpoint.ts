@@ -81,55 +81,58 @@ function discardedResponse(key: string, record: UploadRecord): ErrorResponse {
   );
 }
 
-export function createPartRoutes(
-  store: ObjectStore,
-  uploads: UploadRegistry,
-  log: Logger,
-  metrics?: WorkerMetrics,
-): PartRoutes {
-  return (req, res, url, key) => {
+/** The part routes of a destination worker: parts stored into one multipart upload per object, completed once all are in. */
+class PartEndpoint {
+  private readonly store: ObjectStore;
+  private readonly uploads: UploadRegistry;
+  private readonly log: Logger;
+  private readonly metrics: WorkerMetrics | undefined;
+
+  constructor(store: ObjectStore, uploads: UploadRegistry, log: Logger, metrics: WorkerMetrics | undefined) {
+    this.store = store;
+    this.uploads = uploads;
+    this.log = log;
+    this.metrics = metrics;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, url: URL, key: string): void {
     const isPut = url.pathname === partsPath;
     if (req.method !== (isPut ? 'PUT' : 'POST')) return fail(res, methodNotAllowed(req.method, url.pathname));
     const query = parseQuery(req, url);
     if (isErrorResponse(query)) return fail(res, query);
-    void (isPut ? putPart(req, res, key, query) : complete(res, key, query)).catch((err: unknown) =>
-      answerError(res, key, err),
+    void (isPut ? this.putPart(req, res, key, query) : this.complete(res, key, query)).catch((err: unknown) =>
+      this.answerError(res, key, err),
     );
-  };
+  }
 
-  function answerError(res: ServerResponse, key: string, err: unknown): void {
+  private answerError(res: ServerResponse, key: string, err: unknown): void {
     answerFailure(res, storageErrorResponse(err), {
-      log,
+      log: this.log,
       message: 'part transfer failed',
       meta: { key },
-      metrics,
+      metrics: this.metrics,
     });
   }
 
   /** Discards the upload for good (its parts cannot make the planned object). */
-  async function discard(key: string, record: UploadRecord, reason: string): Promise<ErrorResponse> {
-    await store.abortMultipart(key, record.uploadId);
-    await uploads.settle(key, record.uploadId, 'discarded', { reason });
+  private async discard(key: string, record: UploadRecord, reason: string): Promise<ErrorResponse> {
+    await this.store.abortMultipart(key, record.uploadId);
+    await this.uploads.settle(key, record.uploadId, 'discarded', { reason });
     return discardedResponse(key, { ...record, reason });
   }
 
-  async function putPart(
-    req: IncomingMessage,
-    res: ServerResponse,
-    key: string,
-    q: PartQuery,
-  ): Promise<void> {
+  private async putPart(req: IncomingMessage, res: ServerResponse, key: string, q: PartQuery): Promise<void> {
     const part = declaredBody(req);
     if (isErrorResponse(part)) return fail(res, part);
     const objectSha = declaredSha256(req, objectSha256Header);
     if (isErrorResponse(objectSha)) return fail(res, objectSha);
     const incoming = receiveBody(req, key);
     try {
-      const record = await uploads.findOrStart(
+      const record = await this.uploads.findOrStart(
         key,
         q.objectSize,
-        () => store.createMultipart(key, objectSha.sha256 ? { sha256: objectSha.sha256 } : {}),
-        (uploadId) => store.abortMultipart(key, uploadId),
+        () => this.store.createMultipart(key, objectSha.sha256 ? { sha256: objectSha.sha256 } : {}),
+        (uploadId) => this.store.abortMultipart(key, uploadId),
       );
       if (record.state === 'discarded') {
         incoming.body.destroy();
@@ -139,7 +142,7 @@ export function createPartRoutes(
         incoming.body.destroy();
         return fail(
           res,
-          await discard(
+          await this.discard(
             key,
             record,
             `a part came for a ${q.objectSize}-byte object, the upload is for ${record.size} bytes: the source changed`,
@@ -157,7 +160,7 @@ export function createPartRoutes(
         }
         result = { sha256: hash.digest('hex'), size: received, completed: true };
       } else {
-        const stored = await store.writePart(
+        const stored = await this.store.writePart(
           key,
           record.uploadId,
           q.partNumber,
@@ -166,16 +169,16 @@ export function createPartRoutes(
           part.checks,
         );
         result = { sha256: stored.sha256!, size: stored.size, completed: false };
-        metrics?.bytes.inc({ direction: 'received' }, stored.size);
+        this.metrics?.bytes.inc({ direction: 'received' }, stored.size);
       }
       send(res, 201, result);
     } catch (err) {
       if (incoming.aborted()) {
-        log.warn('part transfer aborted by the client; nothing stored', { key, part: q.partNumber });
+        this.log.warn('part transfer aborted by the client; nothing stored', { key, part: q.partNumber });
         res.destroy();
         return;
       }
-      answerError(res, key, err);
+      this.answerError(res, key, err);
     } finally {
       incoming.release();
     }
@@ -188,40 +191,40 @@ export function createPartRoutes(
    * Anything else: the upload was removed behind our back (a lifecycle rule,
    * an operator), and the object needs a new plan.
    */
-  async function vanished(
+  private async vanished(
     key: string,
     record: UploadRecord,
     partNumber: number,
   ): Promise<CompleteResult | ErrorResponse> {
     for (let i = 0; i < settleWaitSteps; i++) {
-      const now = await uploads.find(key);
+      const now = await this.uploads.find(key);
       if (now?.state === 'completed') return { completed: true, completedBy: now.completedBy, missing: [] };
       if (now?.state === 'discarded') return discardedResponse(key, now);
       await new Promise((resolve) => setTimeout(resolve, settleWaitStepMs));
     }
-    if ((await store.stat(key))?.size === record.size) {
-      await uploads.settle(key, record.uploadId, 'completed', { completedBy: partNumber });
-      const now = await uploads.find(key);
+    if ((await this.store.stat(key))?.size === record.size) {
+      await this.uploads.settle(key, record.uploadId, 'completed', { completedBy: partNumber });
+      const now = await this.uploads.find(key);
       return { completed: true, completedBy: now?.completedBy, missing: [] };
     }
-    return discard(key, record, 'the multipart upload disappeared from the store');
+    return this.discard(key, record, 'the multipart upload disappeared from the store');
   }
 
-  async function complete(res: ServerResponse, key: string, q: PartQuery): Promise<void> {
+  private async complete(res: ServerResponse, key: string, q: PartQuery): Promise<void> {
     const all = Array.from({ length: q.partCount }, (_, i) => i + 1);
     const answer = (result: CompleteResult | ErrorResponse) =>
       isErrorResponse(result) ? fail(res, result) : send(res, 200, result);
-    const record = await uploads.find(key);
+    const record = await this.uploads.find(key);
     if (!record) return answer({ completed: false, missing: all });
     if (record.state === 'completed')
       return answer({ completed: true, completedBy: record.completedBy, missing: [] });
     if (record.state === 'discarded') return answer(discardedResponse(key, record));
     let stored;
     try {
-      stored = (await store.listParts(key, record.uploadId)).filter((p) => p.partNumber <= q.partCount);
+      stored = (await this.store.listParts(key, record.uploadId)).filter((p) => p.partNumber <= q.partCount);
     } catch (err) {
       if (!(err instanceof UploadNotFoundError)) throw err;
-      return answer(await vanished(key, record, q.partNumber));
+      return answer(await this.vanished(key, record, q.partNumber));
     }
     const have = new Set(stored.map((p) => p.partNumber));
     const missing = all.filter((n) => !have.has(n));
@@ -229,10 +232,10 @@ export function createPartRoutes(
     const total = stored.reduce((n, p) => n + p.size, 0);
     if (total !== record.size)
       return answer(
-        await discard(key, record, `its parts add up to ${total} bytes, the object has ${record.size}`),
+        await this.discard(key, record, `its parts add up to ${total} bytes, the object has ${record.size}`),
       );
     try {
-      await store.completeMultipart(
+      await this.store.completeMultipart(
         key,
         record.uploadId,
         stored.map((p) => ({
@@ -242,16 +245,28 @@ export function createPartRoutes(
         })),
       );
     } catch (err) {
-      if (err instanceof UploadNotFoundError) return answer(await vanished(key, record, q.partNumber));
+      if (err instanceof UploadNotFoundError) return answer(await this.vanished(key, record, q.partNumber));
       if (err instanceof ChecksumMismatchError)
-        return answer(await discard(key, record, `the assembled object failed its SHA-256: ${err.message}`));
+        return answer(
+          await this.discard(key, record, `the assembled object failed its SHA-256: ${err.message}`),
+        );
       throw err;
     }
-    if (await uploads.settle(key, record.uploadId, 'completed', { completedBy: q.partNumber })) {
-      log.debug(committedMessage, { key, bytes: total, parts: q.partCount });
-      metrics?.objects.inc({ operation: 'committed' });
+    if (await this.uploads.settle(key, record.uploadId, 'completed', { completedBy: q.partNumber })) {
+      this.log.debug(committedMessage, { key, bytes: total, parts: q.partCount });
+      this.metrics?.objects.inc({ operation: 'committed' });
     }
-    const settled = await uploads.find(key);
+    const settled = await this.uploads.find(key);
     answer({ completed: true, completedBy: settled?.completedBy, missing: [] });
   }
+}
+
+export function createPartRoutes(
+  store: ObjectStore,
+  uploads: UploadRegistry,
+  log: Logger,
+  metrics?: WorkerMetrics,
+): PartRoutes {
+  const endpoint = new PartEndpoint(store, uploads, log, metrics);
+  return (req, res, url, key) => endpoint.handle(req, res, url, key);
 }
