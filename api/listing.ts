@@ -32,6 +32,18 @@ export const maxListingPageObjects = 1000;
 /** A page stops growing once its objects to hash add up to this many bytes. */
 export const maxListingPageHashBytes = 256 * 1024 * 1024;
 
+/**
+ * GET nameFoldingPath (job token) → 200 NameFoldingAnswer: whether the side's
+ * filesystem volume stores two keys differing only in case, or in NFC vs NFD,
+ * as one file (storage/filesystemNameFolding.ts; probed once per worker).
+ */
+export const nameFoldingPath = '/v1/name-folding';
+
+export interface NameFoldingAnswer {
+  foldsCase: boolean;
+  foldsNormalisation: boolean;
+}
+
 export const checksumsPath = '/v1/checksums';
 export const maxChecksumKeys = 1000;
 
@@ -52,6 +64,8 @@ export interface ListedObject {
   sha256?: string;
   /** The S3 ETag, when the store has one. */
   etag?: string;
+  /** The store's identity of this version of the object (ObjectInfo.version: a file's inode, size, mtime, ctime). */
+  version?: string;
 }
 
 export interface ListingPage {

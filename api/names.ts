@@ -54,6 +54,8 @@ export const workerEnv = {
   /** The task consumer's ack-wait: a source worker signals progress on a long task well within it. */
   taskAckWaitMs: 'FERRY_TASK_ACK_WAIT_MS',
   bandwidth: 'FERRY_BANDWIDTH_BYTES_PER_SECOND',
+  /** A transfer with no byte moving either way for this long is cut (retryable); there is no total limit. */
+  transferIdleTimeoutMs: 'FERRY_TRANSFER_IDLE_TIMEOUT_MS',
   /** Set only in a deleted job's upload-abort pod: the uploads to abort, as JSON [{key, uploadId}]. */
   abortUploads: 'FERRY_ABORT_UPLOADS',
   accessKeyId: 'AWS_ACCESS_KEY_ID',

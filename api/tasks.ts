@@ -8,6 +8,13 @@ export interface PlannedObject {
   size: number;
   /** The source's SHA-256 when it is known before reading (hex). */
   sha256?: string;
+  /**
+   * The version of the source the plan saw (ObjectInfo.version: the S3 ETag,
+   * a file's inode, size, mtime and ctime). Planned for objects copied in
+   * parts: a part task that finds another version copies that one whole
+   * instead, and does not trust the planned sha256 for it (docs/adr/0033).
+   */
+  version?: string;
 }
 
 export type PlannedTask =
@@ -43,9 +50,40 @@ export interface StatusMessage {
   state: ReportedState;
   /** The reporting pod. */
   worker: string;
+  /** Objects (and their bytes) the attempt committed — in a FAILED status too, when it failed in part. */
   objectsDone?: number;
   bytesDone?: number;
-  error?: { kind: 'retryable' | 'permanent'; message: string; keys?: string[] };
+  error?: StatusError;
+}
+
+/** One object of a task that failed, and why, in words a user can act on. */
+export interface ObjectFailure {
+  key: string;
+  reason: string;
+}
+
+/** Bounds that keep a status message far below NATS's max payload (1 MiB by default). */
+export const statusFailureBounds = { maxFailures: 100, maxReasonChars: 300 } as const;
+
+/**
+ * A reason cut to `max` characters, saying that it was cut. Its start and its
+ * end are kept: a reason often names the key first and the cause last.
+ */
+export function boundedReason(reason: string, max: number = statusFailureBounds.maxReasonChars): string {
+  if (reason.length <= max) return reason;
+  const head = Math.floor(max / 3);
+  return `${reason.slice(0, head)}…${reason.slice(reason.length - (max - head - 1))}`;
+}
+
+export interface StatusError {
+  kind: 'retryable' | 'permanent';
+  message: string;
+  /** The failed keys (at most statusFailureBounds.maxFailures). */
+  keys?: string[];
+  /** The failed objects with their reasons (at most statusFailureBounds.maxFailures). */
+  failures?: ObjectFailure[];
+  /** How many objects of the task failed in all; more than failures.length when the list was cut. */
+  failedCount?: number;
 }
 
 export function tasksSubject(jobUid: string): string {

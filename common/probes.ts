@@ -5,6 +5,8 @@ import type { Registry } from 'prom-client';
 
 export interface ProbeServer {
   port: number;
+  /** The server itself, for a caller that sets its timeouts (worker/http/serverTimeouts.ts). */
+  server: http.Server;
   close(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export async function startProbeServer(
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : port,
+    server,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

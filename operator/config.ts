@@ -44,6 +44,8 @@ export interface OperatorConfig {
   taskAckWaitMs: number;
   /** FERRY_TASK_MAX_DELIVER: deliveries of one task message before JetStream gives up on it (a resume re-sends it). */
   taskMaxDeliver: number;
+  /** FERRY_TRANSFER_IDLE_TIMEOUT_MS: a worker-to-worker transfer with no byte moving for this long is cut (retryable). */
+  transferIdleTimeoutMs: number;
 }
 
 export type { TlsFiles };
@@ -136,6 +138,7 @@ export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): Operat
     podRestartBackoffMaxMs: positiveInt(env, 'FERRY_POD_RESTART_BACKOFF_MAX_MS', 300_000),
     taskAckWaitMs: positiveInt(env, 'FERRY_TASK_ACK_WAIT_MS', 60_000),
     taskMaxDeliver: positiveInt(env, 'FERRY_TASK_MAX_DELIVER', 5),
+    transferIdleTimeoutMs: positiveInt(env, 'FERRY_TRANSFER_IDLE_TIMEOUT_MS', 60_000),
   };
   if (config.taskAckWaitMs < minTaskAckWaitMs) {
     throw new ConfigError(

@@ -69,6 +69,7 @@ function replicationController(
         podRestartBackoffBaseMs: config.podRestartBackoffBaseMs,
         podRestartBackoffMaxMs: config.podRestartBackoffMaxMs,
         taskAckWaitMs: config.taskAckWaitMs,
+        transferIdleTimeoutMs: config.transferIdleTimeoutMs,
       },
       natsAccess,
       startEngine: (job, onProgress) =>
@@ -112,7 +113,7 @@ async function main(): Promise<void> {
   const electionKc = new k8s.KubeConfig();
   electionKc.loadFromDefault();
   const elector = new LeaderElector(
-    electionKc,
+    electionKc.makeApiClient(k8s.CoordinationV1Api),
     {
       namespace: config.namespace,
       leaseName: config.leaseName,

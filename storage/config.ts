@@ -9,7 +9,10 @@ export interface S3StoreConfig {
   endpoint: string;
   region?: string;
   bucket: string;
-  /** Taken literally: prefix "data/" and key "a" make the S3 key "data/a". */
+  /**
+   * A directory (api/storePaths.ts): "data" and "data/" are the same, and key "a"
+   * is the S3 key "data/a" in both; "" or unset is the whole bucket.
+   */
   prefix?: string;
   /** Default true (as in the CRD). */
   forcePathStyle?: boolean;

@@ -2,11 +2,20 @@
 // (so the two can be merged, docs/adr/0004). The tree is walked lazily; each
 // directory's entries are read and sorted at once. Symbolic links, anything
 // that is neither a regular file nor a directory, names that are not valid
-// UTF-8 and the store's own ".ferry-" files are skipped.
+// UTF-8 and the store's own ".ferry-" files are skipped. Each object carries
+// its file's version (filesystemVersion.ts), so a copy can be pinned to it.
 import type { Dirent } from 'node:fs';
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { errnoCode, filesystemKeyProblem, reservedPrefix, type FilesystemRoot } from './filesystemRoot.ts';
+import {
+  errnoCode,
+  filesystemKeyProblem,
+  isKeyConflict,
+  reservedPrefix,
+  type FilesystemRoot,
+  type HeldDirectory,
+} from './filesystemRoot.ts';
+import { fileVersion } from './filesystemVersion.ts';
 import { InvalidKeyError, type ObjectInfo } from './objectStore.ts';
 
 interface ListedEntry {
@@ -29,13 +38,12 @@ export async function* listFiles(
     const problem = filesystemKeyProblem(startDir.slice(0, -1));
     if (problem !== undefined) throw new InvalidKeyError(root.description, 'list', prefix, problem);
   }
-  try {
-    await stat(root.root);
-  } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw root.fail(err, 'list', prefix);
+  const top = await root.directory('', 'list', prefix, false);
+  if (top === undefined) {
     await root.checkMount('list');
     return;
   }
+  await top.close();
   const after = startAfter === undefined || startAfter === '' ? undefined : Buffer.from(startAfter, 'utf8');
   yield* walk(root, startDir, Buffer.from(prefix, 'utf8'), after);
 }
@@ -62,22 +70,39 @@ async function* walk(
     if (after !== undefined && Buffer.compare(keyBytes, after) <= 0) continue;
     let info;
     try {
-      info = await lstat(path.join(root.root, ...key.split('/')));
+      info = await lstat(path.join(root.root, ...key.split('/')), { bigint: true });
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') continue; // deleted meanwhile
       throw root.fail(err, 'list', key);
     }
     if (!info.isFile()) continue;
-    yield { key, size: info.size, lastModified: info.mtime };
+    yield { key, size: Number(info.size), lastModified: info.mtime, version: fileVersion(info) };
   }
 }
 
 /** The listable entries of the directory `dirKey` ('' or ending in "/"), in key order. */
 async function readDirectory(root: FilesystemRoot, dirKey: string): Promise<ListedEntry[]> {
-  const dir = dirKey === '' ? root.root : path.join(root.root, ...dirKey.slice(0, -1).split('/'));
+  // Held open while read, so a directory swapped for a link is never listed through.
+  const dir = await root.directory(dirKey.slice(0, -1), 'list', dirKey, false).catch((err: unknown) => {
+    if (isKeyConflict(err)) return undefined; // the prefix names a file: nothing under it
+    throw err;
+  });
+  if (dir === undefined) return [];
+  try {
+    return await readHeldDirectory(root, dir, dirKey);
+  } finally {
+    await dir.close();
+  }
+}
+
+async function readHeldDirectory(
+  root: FilesystemRoot,
+  dir: HeldDirectory,
+  dirKey: string,
+): Promise<ListedEntry[]> {
   let dirents: Dirent<Buffer>[];
   try {
-    dirents = await readdir(dir, { withFileTypes: true, encoding: 'buffer' });
+    dirents = await readdir(dir.path, { withFileTypes: true, encoding: 'buffer' });
   } catch (err) {
     const code = errnoCode(err);
     if (code === 'ENOENT' || code === 'ENOTDIR') return [];
@@ -92,7 +117,7 @@ async function readDirectory(root: FilesystemRoot, dirKey: string): Promise<List
       continue; // not valid UTF-8: cannot be a key
     }
     if (name.startsWith(reservedPrefix)) continue;
-    const kind = await entryKind(dirent, path.join(dir, name));
+    const kind = await entryKind(dirent, dir.entry(name));
     if (kind === undefined) continue;
     const nameBytes = Buffer.from(dirent.name);
     const sortBytes = kind === 'directory' ? Buffer.concat([nameBytes, Buffer.from('/')]) : nameBytes;

@@ -3,12 +3,13 @@
 // (the key and the expected SHA-256) and one file per part, named by its
 // number and SHA-256. Completing concatenates the parts through a verifier
 // into the target, atomically (filesystemStaging.ts); unlike S3, the whole
-// object is checked against the upload's SHA-256.
+// object is checked against the upload's SHA-256. Every step runs in
+// directories held open without following links (filesystemDirectories.ts).
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
-import path from 'node:path';
+import { constants as fsConstants } from 'node:fs';
+import { lstat, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { errnoCode, type FilesystemRoot } from './filesystemRoot.ts';
+import { errnoCode, type FilesystemRoot, type HeldDirectory } from './filesystemRoot.ts';
 import { commit, writeTemp } from './filesystemStaging.ts';
 import { checkUpload, checkWriteArguments, VerifyingStream } from './integrity.ts';
 import { ChecksumMismatchError, StorageError, UploadNotFoundError } from './objectStore.ts';
@@ -18,6 +19,8 @@ import type { MultipartUploads } from './multipartUploads.ts';
 export const stagingDirName = '.ferry-staging';
 const uploadIdPattern = /^[0-9a-f]{32}$/;
 const partFilePattern = /^part-(\d{5})-([0-9a-f]{64})$/;
+/** Opens a file of the store for reading, refusing a link in its place. */
+const noFollow = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW;
 
 /** upload.json. */
 interface Upload {
@@ -35,8 +38,26 @@ export class FilesystemMultipart implements MultipartUploads {
     this.root = root;
   }
 
-  private stagingDir(uploadId: string): string {
-    return path.join(this.root.root, stagingDirName, uploadId);
+  /**
+   * Runs `use` on the upload's staging directory, held open without
+   * following links (filesystemRoot.ts); created when `create`. A missing
+   * directory is ENOENT, as a missing file in it would be.
+   */
+  private async inStaging<T>(
+    uploadId: string,
+    operation: string,
+    key: string,
+    use: (dir: HeldDirectory) => Promise<T>,
+    create = false,
+  ): Promise<T> {
+    const dir = await this.root.directory(`${stagingDirName}/${uploadId}`, operation, key, create);
+    if (dir === undefined)
+      throw Object.assign(new Error(`no staging directory ${uploadId}`), { code: 'ENOENT' });
+    try {
+      return await use(dir);
+    } finally {
+      await dir.close();
+    }
   }
 
   private async loadUpload(key: string, uploadId: string, operation: string): Promise<Upload> {
@@ -45,9 +66,10 @@ export class FilesystemMultipart implements MultipartUploads {
     if (!uploadIdPattern.test(uploadId)) throw notFound();
     let upload: Upload;
     try {
-      upload = JSON.parse(
-        await readFile(path.join(this.stagingDir(uploadId), 'upload.json'), 'utf8'),
-      ) as Upload;
+      const text = await this.inStaging(uploadId, operation, key, (dir) =>
+        readFile(dir.entry('upload.json'), { encoding: 'utf8', flag: noFollow }),
+      );
+      upload = JSON.parse(text) as Upload;
     } catch (err) {
       if (errnoCode(err) === 'ENOENT' || err instanceof SyntaxError) throw notFound(err);
       throw this.root.fail(err, operation, key);
@@ -59,13 +81,18 @@ export class FilesystemMultipart implements MultipartUploads {
   async createMultipart(key: string, options: MultipartOptions = {}): Promise<string> {
     const { root } = this;
     root.pathOf(key, 'createMultipart');
+    // Refused now rather than at completion: the key's directory is not to be reached through a link.
+    await (await root.parentOf(key, 'createMultipart', false))?.dir.close();
     const sha256 = checkWriteArguments(root.context('createMultipart', key), 0, options.sha256);
     const uploadId = randomBytes(16).toString('hex');
-    const dir = this.stagingDir(uploadId);
     const record = Buffer.from(JSON.stringify({ key, ...(sha256 ? { sha256 } : {}) } satisfies Upload));
     const verifier = new VerifyingStream(root.context('createMultipart', key), record.length);
-    const written = await writeTemp(root, dir, Readable.from([record]), verifier, 'createMultipart', key);
-    await commit(root, written.tempPath, path.join(dir, 'upload.json'), 'createMultipart', key);
+    const operation = 'createMultipart';
+    const store = async (dir: HeldDirectory) => {
+      const written = await writeTemp(root, dir, Readable.from([record]), verifier, operation, key);
+      await commit(root, dir, written.tempName, 'upload.json', operation, key);
+    };
+    await this.inStaging(uploadId, operation, key, store, true);
     return uploadId;
   }
 
@@ -83,29 +110,35 @@ export class FilesystemMultipart implements MultipartUploads {
       body.destroy();
       throw err;
     });
-    const dir = this.stagingDir(uploadId);
     const verifier = new VerifyingStream(context, size, sha256 ?? options.trailingSha256);
-    const written = await writeTemp(root, dir, body, verifier, 'writePart', key);
-    try {
-      // A re-sent part replaces the old one (whose name carries its old digest).
-      for (const old of await this.partFiles(uploadId))
-        if (old.partNumber === partNumber) await rm(path.join(dir, old.file), { force: true });
-    } catch (err) {
-      await unlink(written.tempPath).catch(() => undefined);
+    const store = async (dir: HeldDirectory): Promise<PartInfo> => {
+      const written = await writeTemp(root, dir, body, verifier, 'writePart', key);
+      try {
+        // A re-sent part replaces the old one (whose name carries its old digest).
+        for (const old of await this.partFiles(dir))
+          if (old.partNumber === partNumber) await rm(dir.entry(old.file), { force: true });
+      } catch (err) {
+        await unlink(dir.entry(written.tempName)).catch(() => undefined);
+        throw root.fail(err, 'writePart', key);
+      }
+      const file = `part-${String(partNumber).padStart(5, '0')}-${written.sha256}`;
+      await commit(root, dir, written.tempName, file, 'writePart', key);
+      return { partNumber, etag: written.sha256, size: written.size, sha256: written.sha256 };
+    };
+    return this.inStaging(uploadId, 'writePart', key, store).catch((err: unknown) => {
+      body.destroy();
       throw root.fail(err, 'writePart', key);
-    }
-    const file = `part-${String(partNumber).padStart(5, '0')}-${written.sha256}`;
-    await commit(root, written.tempPath, path.join(dir, file), 'writePart', key);
-    return { partNumber, etag: written.sha256, size: written.size, sha256: written.sha256 };
+    });
   }
 
-  private async partFiles(uploadId: string): Promise<StoredPart[]> {
-    const dir = this.stagingDir(uploadId);
+  /** The part files of the held staging directory `dir`, by part number. */
+  private async partFiles(dir: HeldDirectory): Promise<StoredPart[]> {
     const parts: StoredPart[] = [];
-    for (const file of await readdir(dir)) {
+    for (const file of await readdir(dir.path)) {
       const match = partFilePattern.exec(file);
       if (!match) continue;
-      const info = await stat(path.join(dir, file));
+      const info = await lstat(dir.entry(file));
+      if (!info.isFile()) continue;
       const digest = match[2]!;
       parts.push({ partNumber: Number(match[1]), etag: digest, size: info.size, sha256: digest, file });
     }
@@ -116,7 +149,8 @@ export class FilesystemMultipart implements MultipartUploads {
     this.root.pathOf(key, 'listParts');
     await this.loadUpload(key, uploadId, 'listParts');
     try {
-      return (await this.partFiles(uploadId)).map(({ file: _file, ...part }) => part);
+      const parts = await this.inStaging(uploadId, 'listParts', key, (dir) => this.partFiles(dir));
+      return parts.map(({ file: _file, ...part }) => part);
     } catch (err) {
       if (errnoCode(err) === 'ENOENT')
         throw new UploadNotFoundError(this.root.description, 'listParts', key, uploadId);
@@ -131,7 +165,9 @@ export class FilesystemMultipart implements MultipartUploads {
    * answers, rather than a bare ENOENT.
    */
   private async completionError(err: unknown, key: string, uploadId: string): Promise<StorageError> {
-    const gone = await stat(path.join(this.stagingDir(uploadId), 'upload.json')).then(
+    const gone = await this.inStaging(uploadId, 'completeMultipart', key, (dir) =>
+      lstat(dir.entry('upload.json')),
+    ).then(
       () => false,
       (e: unknown) => errnoCode(e) === 'ENOENT',
     );
@@ -140,27 +176,49 @@ export class FilesystemMultipart implements MultipartUploads {
   }
 
   async completeMultipart(key: string, uploadId: string, parts: CompletedPart[]): Promise<WriteResult> {
+    const operation = 'completeMultipart';
+    this.root.pathOf(key, operation);
+    const upload = await this.loadUpload(key, uploadId, operation);
+    const written = await this.inStaging(uploadId, operation, key, (staging) =>
+      this.assemble(key, uploadId, upload, parts, staging),
+    ).catch(async (err: unknown) => {
+      throw err instanceof StorageError ? err : await this.completionError(err, key, uploadId);
+    });
+    await this.removeStaging(key, uploadId).catch(() => undefined);
+    return written;
+  }
+
+  /** Concatenates the parts held in `staging` into the object, committed atomically. */
+  private async assemble(
+    key: string,
+    uploadId: string,
+    upload: Upload,
+    parts: CompletedPart[],
+    staging: HeldDirectory,
+  ): Promise<WriteResult> {
     const { root } = this;
     const operation = 'completeMultipart';
-    const target = root.pathOf(key, operation);
-    const upload = await this.loadUpload(key, uploadId, operation);
-    const { files, size } = await this.storedFiles(key, uploadId, parts);
+    const { files, size } = await this.storedFiles(key, uploadId, parts, staging);
     const verifier = new VerifyingStream(root.context(operation, key), size, upload.sha256);
-    let written;
+    const { dir, name } = (await root.parentOf(key, operation, true))!;
     try {
-      written = await writeTemp(root, path.dirname(target), concatenation(files), verifier, operation, key);
-    } catch (err) {
-      // Each part was verified when stored: a whole-object mismatch means the
-      // wrong parts were uploaded, so the upload is of no further use.
-      if (err instanceof ChecksumMismatchError) {
-        await this.abortMultipart(key, uploadId);
-        throw root.fail(err, operation, key);
+      let written;
+      try {
+        written = await writeTemp(root, dir, concatenation(files), verifier, operation, key);
+      } catch (err) {
+        // Each part was verified when stored: a whole-object mismatch means the
+        // wrong parts were uploaded, so the upload is of no further use.
+        if (err instanceof ChecksumMismatchError) {
+          await this.abortMultipart(key, uploadId);
+          throw root.fail(err, operation, key);
+        }
+        throw await this.completionError(err, key, uploadId);
       }
-      throw await this.completionError(err, key, uploadId);
+      await commit(root, dir, written.tempName, name, operation, key);
+      return { sha256: written.sha256, size: written.size };
+    } finally {
+      await dir.close();
     }
-    await commit(root, written.tempPath, target, operation, key);
-    await this.removeStaging(uploadId).catch(() => undefined);
-    return { sha256: written.sha256, size: written.size };
   }
 
   /** The files of `parts` (ascending, each as stored) and their total size; InvalidPart when they are not. */
@@ -168,6 +226,7 @@ export class FilesystemMultipart implements MultipartUploads {
     key: string,
     uploadId: string,
     parts: CompletedPart[],
+    staging: HeldDirectory,
   ): Promise<{ files: string[]; size: number }> {
     const invalid = (problem: string) =>
       new StorageError(problem, {
@@ -180,7 +239,7 @@ export class FilesystemMultipart implements MultipartUploads {
     if (parts.length === 0) throw invalid('no parts given');
     let stored: Map<number, StoredPart>;
     try {
-      stored = new Map((await this.partFiles(uploadId)).map((p) => [p.partNumber, p]));
+      stored = new Map((await this.partFiles(staging)).map((p) => [p.partNumber, p]));
     } catch (err) {
       throw await this.completionError(err, key, uploadId);
     }
@@ -194,7 +253,7 @@ export class FilesystemMultipart implements MultipartUploads {
       if (!found) throw invalid(`part ${part.partNumber} was not uploaded`);
       if (found.etag !== part.etag.replaceAll('"', ''))
         throw invalid(`part ${part.partNumber} has etag ${found.etag}, not ${part.etag}`);
-      files.push(path.join(this.stagingDir(uploadId), found.file));
+      files.push(staging.entry(found.file));
       size += found.size;
     }
     return { files, size };
@@ -207,10 +266,21 @@ export class FilesystemMultipart implements MultipartUploads {
    * parts could go before upload.json, and that completion failed with a bare,
    * permanent ENOENT (seen in CI: a 200 MiB object's job failed).
    */
-  private async removeStaging(uploadId: string): Promise<void> {
-    const dir = this.stagingDir(uploadId);
-    await rm(path.join(dir, 'upload.json'), { force: true });
-    await rm(dir, { recursive: true, force: true });
+  private async removeStaging(key: string, uploadId: string): Promise<void> {
+    const operation = 'abortMultipart';
+    await this.inStaging(uploadId, operation, key, (dir) =>
+      rm(dir.entry('upload.json'), { force: true }),
+    ).catch((err: unknown) => {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    });
+    // rm removes links inside the directory; it never follows them.
+    const staging = await this.root.directory(stagingDirName, operation, key, false);
+    if (staging === undefined) return;
+    try {
+      await rm(staging.entry(uploadId), { recursive: true, force: true });
+    } finally {
+      await staging.close();
+    }
   }
 
   async abortMultipart(key: string, uploadId: string): Promise<void> {
@@ -222,7 +292,7 @@ export class FilesystemMultipart implements MultipartUploads {
       throw err;
     }
     try {
-      await this.removeStaging(uploadId);
+      await this.removeStaging(key, uploadId);
     } catch (err) {
       throw this.root.fail(err, 'abortMultipart', key);
     }
@@ -234,7 +304,7 @@ function concatenation(files: string[]): Readable {
   return Readable.from(
     (async function* () {
       for (const file of files) {
-        const handle = await open(file, 'r');
+        const handle = await open(file, noFollow);
         try {
           for await (const chunk of handle.createReadStream({ autoClose: false })) yield chunk as Buffer;
         } finally {

@@ -11,22 +11,34 @@
 // ignored. A file and a directory cannot share a name, so the keys "a" and
 // "a/b" cannot both exist: writing one while the other exists fails
 // permanently. Deleting an object removes the directories it leaves empty.
+// An empty S3 directory marker ("photos/") is held as its directory, and no
+// operation follows a symbolic link inside the store (docs/adr/0037).
 import { constants as fsConstants } from 'node:fs';
 import { lstat, open, rmdir, unlink, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { FilesystemStoreConfig } from './config.ts';
 import { listFiles } from './filesystemListing.ts';
 import { FilesystemMultipart } from './filesystemMultipart.ts';
-import { errnoCode, FilesystemRoot } from './filesystemRoot.ts';
+import {
+  checkMarkerSize,
+  errnoCode,
+  FilesystemRoot,
+  isDirectoryMarker,
+  isKeyConflict,
+  type HeldDirectory,
+} from './filesystemRoot.ts';
 import { commit, writeTemp } from './filesystemStaging.ts';
+import { fileVersion, VersionRecheck } from './filesystemVersion.ts';
 import { checkRange, checkUpload, mapStreamErrors, VerifyingStream } from './integrity.ts';
 import {
+  ObjectChangedError,
   ObjectNotFoundError,
   StorageError,
   type ByteRange,
   type ObjectInfo,
   type ObjectStore,
+  type ReadOptions,
   type WriteOptions,
   type WriteResult,
 } from './objectStore.ts';
@@ -54,10 +66,11 @@ export class FilesystemStore extends MultipartForwarding implements ObjectStore 
   }
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
-    const file = this.files.pathOf(key, 'stat');
+    this.files.pathOf(key, 'stat');
     try {
-      const info = await lstat(file);
-      return info.isFile() ? { key, size: info.size, lastModified: info.mtime } : undefined;
+      const info = await this.inParent(key, 'stat', (dir, name) => lstat(dir.entry(name), { bigint: true }));
+      if (!info?.isFile()) return undefined;
+      return { key, size: Number(info.size), lastModified: info.mtime, version: fileVersion(info) };
     } catch (err) {
       const code = errnoCode(err);
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -65,12 +78,17 @@ export class FilesystemStore extends MultipartForwarding implements ObjectStore 
     }
   }
 
-  async read(key: string, range?: ByteRange): Promise<Readable> {
+  /**
+   * The file's identity (filesystemVersion.ts) is taken when it is opened —
+   * checked against `options.version` when given — and again after its last
+   * byte: a read never yields bytes from two versions of a file.
+   */
+  async read(key: string, range?: ByteRange, options: ReadOptions = {}): Promise<Readable> {
     const file = this.files.pathOf(key, 'read');
     checkRange(this.files.context('read', key), range);
     let handle: FileHandle;
     try {
-      handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+      handle = await this.openObject(key);
     } catch (err) {
       const code = errnoCode(err);
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP')
@@ -78,10 +96,14 @@ export class FilesystemStore extends MultipartForwarding implements ObjectStore 
       throw this.files.fail(err, 'read', key);
     }
     let size: number;
+    let opened: string;
     try {
-      const info = await handle.stat();
+      const info = await handle.stat({ bigint: true });
       if (!info.isFile()) throw new ObjectNotFoundError(this.description, 'read', key);
-      size = info.size;
+      size = Number(info.size);
+      opened = fileVersion(info);
+      if (options.version !== undefined && opened !== options.version)
+        throw new ObjectChangedError(this.description, 'read', key, 'it is not the version planned');
       if (range !== undefined && range.start >= size)
         throw new StorageError(`range ${range.start}-${range.end} starts beyond the object's ${size} bytes`, {
           kind: 'permanent',
@@ -97,40 +119,109 @@ export class FilesystemStore extends MultipartForwarding implements ObjectStore 
     const stream = handle.createReadStream(
       range === undefined ? {} : { start: range.start, end: Math.min(range.end, size - 1) },
     );
-    return mapStreamErrors(stream, (err) => this.files.fail(err, 'read', key));
+    const recheck = new VersionRecheck(file, opened, { store: this.description, key });
+    stream.on('error', (err) => recheck.destroy(err));
+    recheck.once('close', () => stream.destroy());
+    return mapStreamErrors(stream.pipe(recheck), (err) => this.files.fail(err, 'read', key));
   }
 
   async write(key: string, body: Readable, options: WriteOptions): Promise<WriteResult> {
     const context = this.files.context('write', key);
-    const { target, sha256 } = checkUpload(context, body, () => this.files.pathOf(key, 'write'), options);
+    const marker = isDirectoryMarker(key);
+    const locate = () =>
+      marker ? checkMarkerSize(this.files, key, options.size) : this.files.pathOf(key, 'write');
+    const { sha256 } = checkUpload(context, body, locate, options);
     const verifier = new VerifyingStream(context, options.size, sha256 ?? options.trailingSha256);
-    const written = await writeTemp(this.files, path.dirname(target), body, verifier, 'write', key);
-    await commit(this.files, written.tempPath, target, 'write', key);
-    return { sha256: written.sha256, size: written.size };
+    if (marker) return this.writeMarker(key, body, verifier);
+    const parent = await this.files.parentOf(key, 'write', true).catch((err: unknown) => {
+      body.destroy();
+      throw err;
+    });
+    const { dir, name } = parent!;
+    try {
+      const written = await writeTemp(this.files, dir, body, verifier, 'write', key);
+      await commit(this.files, dir, written.tempName, name, 'write', key);
+      return { sha256: written.sha256, size: written.size };
+    } finally {
+      await dir.close();
+    }
+  }
+
+  /** An empty directory marker ("photos/") is the directory itself: made (with its parents) once its empty body checks out. */
+  private async writeMarker(key: string, body: Readable, verifier: VerifyingStream): Promise<WriteResult> {
+    try {
+      await pipeline(body, verifier, new Writable({ write: (_chunk, _encoding, done) => done() }));
+    } catch (err) {
+      throw this.files.fail(err, 'write', key);
+    }
+    const dir = await this.files.directory(key.slice(0, -1), 'write', key, true);
+    await dir!.close();
+    return { sha256: verifier.sha256!, size: 0 };
   }
 
   async delete(key: string): Promise<void> {
-    const file = this.files.pathOf(key, 'delete');
-    try {
-      await unlink(file);
-    } catch (err) {
-      const code = errnoCode(err);
-      // Absent, or not an object (a directory): nothing to delete.
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return;
-      throw this.files.fail(err, 'delete', key);
-    }
-    await this.pruneEmptyParents(path.dirname(file));
+    const marker = isDirectoryMarker(key);
+    const removed = await this.inParent(key, 'delete', async (dir, name) => {
+      try {
+        // A marker's directory goes only when empty: the objects under it keep it.
+        await (marker ? rmdir(dir.entry(name)) : unlink(dir.entry(name)));
+        return true;
+      } catch (err) {
+        const code = errnoCode(err);
+        // Absent, not an object (a directory), or a directory still holding objects: nothing to delete.
+        if (['ENOENT', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY', 'EEXIST'].includes(code ?? '')) return false;
+        throw this.files.fail(err, 'delete', key);
+      }
+    });
+    if (removed) await this.pruneEmptyParents((marker ? key.slice(0, -1) : key).split('/').slice(0, -1));
   }
 
-  /** Removes directories left empty, up to (not including) the root. */
-  private async pruneEmptyParents(dir: string): Promise<void> {
-    while (dir.startsWith(this.root + path.sep)) {
-      try {
-        await rmdir(dir);
-      } catch {
-        return; // not empty, already gone, or not ours to remove
-      }
-      dir = path.dirname(dir);
+  /**
+   * Runs `use` on the key's parent directory, held open without following
+   * links (filesystemRoot.ts); undefined when the parent does not exist or
+   * is an object (a file), so the key cannot exist either.
+   */
+  private async inParent<T>(
+    key: string,
+    operation: string,
+    use: (dir: HeldDirectory, name: string) => Promise<T>,
+  ): Promise<T | undefined> {
+    let parent;
+    try {
+      parent = await this.files.parentOf(key, operation, false);
+    } catch (err) {
+      if (isKeyConflict(err)) return undefined;
+      throw err;
+    }
+    if (parent === undefined) return undefined;
+    try {
+      return await use(parent.dir, parent.name);
+    } catch (err) {
+      if (['ENOENT', 'ENOTDIR'].includes(errnoCode(err) ?? '')) return undefined;
+      throw err;
+    } finally {
+      await parent.dir.close();
+    }
+  }
+
+  /** The object's file, opened without following a link (an absent one fails with ENOENT). */
+  private async openObject(key: string): Promise<FileHandle> {
+    const flags = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW;
+    const handle = await this.inParent(key, 'read', (dir, name) => open(dir.entry(name), flags));
+    if (handle === undefined) throw Object.assign(new Error(`no such object: ${key}`), { code: 'ENOENT' });
+    return handle;
+  }
+
+  /** Removes the directories of `segments` (a deleted key's parents) left empty, deepest first, never the root. */
+  private async pruneEmptyParents(segments: string[]): Promise<void> {
+    for (let depth = segments.length; depth > 0; depth--) {
+      const removed = await this.inParent(segments.slice(0, depth).join('/'), 'delete', (dir, name) =>
+        rmdir(dir.entry(name)).then(
+          () => true,
+          () => false, // not empty, already gone, or not ours to remove
+        ),
+      );
+      if (!removed) return;
     }
   }
 

@@ -28,6 +28,23 @@ export interface ObjectInfo {
   checksum?: ObjectChecksum;
   /** User metadata (S3 `stat` only, without Ferry's own `ferry-*` entries). */
   metadata?: Record<string, string>;
+  /**
+   * What identifies this version of the object: it changes whenever the
+   * content may have (S3: the ETag; filesystem: the file's inode, size,
+   * mtime and ctime in nanoseconds). Opaque: compare it for equality,
+   * and only with what the same store reported; `read` can be pinned to it.
+   */
+  version?: string;
+}
+
+/** Options of `read`. */
+export interface ReadOptions {
+  /**
+   * Read only this version of the object (ObjectInfo.version): the read fails
+   * with {@link ObjectChangedError} when the store holds another. S3 sends
+   * `If-Match`; the filesystem compares the file's identity when opening it.
+   */
+  version?: string;
 }
 
 /** An inclusive byte range, as in HTTP `Range: bytes=start-end`. */
@@ -130,8 +147,14 @@ export interface ObjectStore {
    * when the object does not exist. Errors while streaming are StorageErrors
    * emitted by the stream. The caller must consume or destroy the stream (it
    * holds a file or a connection).
+   *
+   * The bytes are all of one version: a version given in `options` that the
+   * store no longer holds fails the read (ObjectChangedError, before any
+   * byte); an S3 GET is one version by itself, and the filesystem driver
+   * checks the file's identity again after the last byte, failing the stream
+   * with ObjectChangedError (before it ends) when the file changed meanwhile.
    */
-  read(key: string, range?: ByteRange): Promise<Readable>;
+  read(key: string, range?: ByteRange, options?: ReadOptions): Promise<Readable>;
 
   /**
    * Writes the object atomically from `body`, which must yield exactly
@@ -243,6 +266,24 @@ export class UploadNotFoundError extends StorageError {
       operation,
       key,
       code: 'NoSuchUpload',
+      cause,
+    });
+  }
+}
+
+/**
+ * A read pinned to a version (ReadOptions.version) found another, or a file
+ * changed while it was read. Retryable: reading again reads the new version
+ * whole (a caller that combines several reads must start over).
+ */
+export class ObjectChangedError extends StorageError {
+  constructor(store: string, operation: string, key: string, problem: string, cause?: unknown) {
+    super(`the object changed: ${problem}`, {
+      kind: 'retryable',
+      store,
+      operation,
+      key,
+      code: 'SourceChanged',
       cause,
     });
   }

@@ -8,6 +8,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { S3Client } from '@aws-sdk/client-s3';
+import { directoryPrefix } from '../api/storePaths.ts';
 import type { S3StoreConfig, S3StoreOptions } from './config.ts';
 import type { VerifierContext } from './integrity.ts';
 import { InvalidKeyError, StorageError } from './objectStore.ts';
@@ -21,6 +22,7 @@ const maxKeyBytes = 1024;
 export class S3BucketClient {
   readonly description: string;
   readonly bucket: string;
+  /** The configured prefix as a directory ('' or ending in '/'): what every listing, key and delete is under. */
   readonly prefix: string;
   readonly sdk: S3Client;
   /** GET, PUT and UploadPart: the requests that carry object bytes. */
@@ -32,7 +34,7 @@ export class S3BucketClient {
   /** Throws a permanent StorageError when the CA bundle cannot be read. */
   constructor(config: S3StoreConfig, options: S3StoreOptions) {
     this.bucket = config.bucket;
-    this.prefix = config.prefix ?? '';
+    this.prefix = directoryPrefix(config.prefix);
     this.description = `s3 store ${config.endpoint} bucket "${config.bucket}"${this.prefix ? ` prefix "${this.prefix}"` : ''}`;
     const ca = this.trustedCertificates(config);
     const maxSockets = options.maxSockets ?? 64;

@@ -176,12 +176,15 @@ export class S3ObjectRequests {
 
   /**
    * GET of `key` (or a byte range of it): the response, whose body is the
-   * object's bytes. Retried on retryable errors until a response comes.
+   * object's bytes. Retried on retryable errors until a response comes. With
+   * `ifMatch` (an ETag), only that version is read: another answers 412
+   * PreconditionFailed.
    */
-  get(key: string, range?: { start: number; end: number }): Promise<IncomingMessage> {
+  get(key: string, range?: { start: number; end: number }, ifMatch?: string): Promise<IncomingMessage> {
     return this.repeat(async () => {
       const headers: Record<string, string> = { 'x-amz-content-sha256': emptyPayloadSha256 };
       if (range) headers.range = `bytes=${range.start}-${range.end}`;
+      if (ifMatch !== undefined) headers['if-match'] = `"${ifMatch}"`;
       const res = await this.send('GET', key, undefined, headers, undefined);
       if (res.statusCode === 200 || res.statusCode === 206) return res;
       throw await errorFrom(res);

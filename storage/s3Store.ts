@@ -1,6 +1,6 @@
 // The S3 driver (AWS SDK v3 for listing, HEAD, DELETE and multipart
 // bookkeeping; our own requests for the bytes, docs/adr/0010). Keys live
-// under the configured prefix, taken literally.
+// under the configured prefix, a directory (api/storePaths.ts).
 //
 // Integrity: a write's body streams through a verifier (size and SHA-256). A
 // SHA-256 known up front goes as `x-amz-checksum-sha256`, so the server
@@ -28,12 +28,14 @@ import {
 import {
   ChecksumMismatchError,
   isSha256Hex,
+  ObjectChangedError,
   ObjectNotFoundError,
   StorageError,
   type ByteRange,
   type ListOptions,
   type ObjectInfo,
   type ObjectStore,
+  type ReadOptions,
   type WriteOptions,
   type WriteResult,
 } from './objectStore.ts';
@@ -94,7 +96,7 @@ export class S3Store extends MultipartForwarding implements ObjectStore {
         infos.push({
           key: object.Key.slice(this.prefix.length),
           size: object.Size ?? 0,
-          ...(object.ETag ? { etag: unquote(object.ETag)! } : {}),
+          ...(object.ETag ? { etag: unquote(object.ETag)!, version: unquote(object.ETag)! } : {}),
           lastModified: object.LastModified ?? new Date(0),
         });
       }
@@ -149,22 +151,31 @@ export class S3Store extends MultipartForwarding implements ObjectStore {
     return {
       key,
       size: head.ContentLength ?? 0,
-      ...(head.ETag ? { etag: unquote(head.ETag)! } : {}),
+      ...(head.ETag ? { etag: unquote(head.ETag)!, version: unquote(head.ETag)! } : {}),
       lastModified: head.LastModified ?? new Date(0),
       ...(checksum ? { checksum } : {}),
       metadata,
     };
   }
 
-  async read(key: string, range?: ByteRange): Promise<Readable> {
+  /** A GET is one version by itself (S3 serves each request from one); `options.version` pins it with If-Match. */
+  async read(key: string, range?: ByteRange, options: ReadOptions = {}): Promise<Readable> {
     const { client } = this;
     const Key = client.fullKey(key, 'read');
     checkRange(client.context('read', key), range);
     let body: Readable;
     try {
-      body = await client.objects.get(Key, range);
+      body = await client.objects.get(Key, range, options.version);
     } catch (err) {
       if (s3ErrorCode(err) === 'NoSuchKey') throw new ObjectNotFoundError(this.description, 'read', key, err);
+      if (s3ErrorCode(err) === 'PreconditionFailed')
+        throw new ObjectChangedError(
+          this.description,
+          'read',
+          key,
+          `it is no longer the version with ETag ${options.version}`,
+          err,
+        );
       throw client.fail(err, 'read', key);
     }
     client.markReached();

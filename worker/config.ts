@@ -29,9 +29,21 @@ export interface WorkerConfig {
   workingIntervalMs: number;
   /** A source worker's share of the job's bandwidth limit (bytes per second); unset: unlimited. */
   bandwidthBytesPerSecond?: number;
+  /**
+   * A transfer with no byte moving either way for this long is cut, and its
+   * task fails as retryable (FERRY_TRANSFER_IDLE_TIMEOUT_MS); no total limit.
+   * The HTTP server holds a request body to the same idle bound.
+   */
+  transferIdleTimeoutMs: number;
+  /** How long a source worker waits for a destination worker to be announced before handing a task back. */
+  destinationWaitMs: number;
 }
 
 export class WorkerConfigError extends Error {}
+
+export const defaultTransferIdleTimeoutMs = 60_000;
+/** Long enough for a destination pod to be replaced (its slot's base back-off and start-up). */
+export const defaultDestinationWaitMs = 60_000;
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
@@ -110,5 +122,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     token: required(env, workerEnv.token),
     ...(env[workerEnv.bandwidth] ? { bandwidthBytesPerSecond: positiveInt(env, workerEnv.bandwidth) } : {}),
     workingIntervalMs: Math.max(100, Math.floor(positiveInt(env, workerEnv.taskAckWaitMs, 60_000) / 3)),
+    transferIdleTimeoutMs: positiveInt(env, workerEnv.transferIdleTimeoutMs, defaultTransferIdleTimeoutMs),
+    destinationWaitMs: defaultDestinationWaitMs,
   };
 }

@@ -25,6 +25,7 @@ import {
 import { abortUploads } from './transfer/abortUploads.ts';
 import { announceDestination, announceListing } from '../api/announcements.ts';
 import { DestinationDirectory } from './endpoints.ts';
+import { applyTransferTimeouts } from './http/serverTimeouts.ts';
 import { createListingRoute } from './listing/listingEndpoint.ts';
 import { FilesystemStore, openObjectStore, type ObjectStore } from '../storage/index.ts';
 import { WorkerMetrics } from './metrics.ts';
@@ -77,11 +78,12 @@ function startSourceLoop(
     jobUid: config.jobUid,
     worker: config.podName,
     source,
-    pickDestination: () => directory.pick(),
+    pickDestination: (waiting) => directory.pickWaiting(config.destinationWaitMs, waiting),
     destinationRefused: (url) => directory.refusedConnection(url),
     token: config.token,
     concurrency: config.concurrency,
     workingIntervalMs: config.workingIntervalMs,
+    idleTimeoutMs: config.transferIdleTimeoutMs,
     log: jobLog,
     metrics,
     ...(config.bandwidthBytesPerSecond
@@ -122,6 +124,9 @@ async function main(): Promise<void> {
   const listing = createListingRoute(store, config.token, jobLog, {
     // A source directory that is missing must not read as an empty source.
     requiredDirectory: config.role === 'source' && store instanceof FilesystemStore ? store.root : undefined,
+    // A destination volume that folds names is found out before planning (ADR 0035).
+    nameFoldingDirectory:
+      config.role === 'destination' && store instanceof FilesystemStore ? store.root : undefined,
   });
   const probes = await startProbeServer(
     config.listenHost,
@@ -130,6 +135,7 @@ async function main(): Promise<void> {
     () => !shuttingDown,
     (req, res) => listing.handle(req, res) || (transfer?.(req, res) ?? false),
   );
+  applyTransferTimeouts(probes.server, config.transferIdleTimeoutMs);
   let withdraw: (() => Promise<void>) | undefined;
   let loop: SourceTaskLoop | undefined;
   const url = `http://${config.listenHost}:${config.port}`;

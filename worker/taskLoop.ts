@@ -3,7 +3,9 @@
 // streams), report RUNNING, carry each out against a destination worker,
 // report the outcome, and only then acknowledge the task. A worker that dies mid-task never acks it, so
 // JetStream hands it to another worker after ack-wait; while a long task runs,
-// `working()` keeps extending that deadline.
+// `working()` keeps extending that deadline — but only while the task moves
+// bytes (or waits, boundedly, for a destination): a task whose transfer stalls
+// stops being extended, and its transfer is cut by the idle timeout.
 import http from 'node:http';
 import type { Consumer, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { streams } from '../api/names.ts';
@@ -15,16 +17,19 @@ import { Permits } from './permits.ts';
 import type { ObjectStore } from '../storage/objectStore.ts';
 import { runCopyPartTask } from './transfer/copyPartTask.ts';
 import { runCopyTask, type BandwidthLimiter, type CopyOutcome } from './transfer/copyTask.ts';
-import { deleteObject, type DestinationTarget } from './transfer/destinationClient.ts';
-import { TransferError } from './transfer/protocol.ts';
+import type { DestinationTarget } from './transfer/destinationClient.ts';
+import { runDeleteTask } from './transfer/deleteTask.ts';
 
 export interface TaskLoopOptions {
   js: JetStreamClient;
   jobUid: string;
   worker: string;
   source: ObjectStore;
-  /** A destination worker's base URL (see endpoints.ts). */
-  pickDestination: () => Promise<string>;
+  /**
+   * A destination worker's base URL (see endpoints.ts), waiting a bounded time
+   * while none is announced; `waiting` is told while it waits (the task is alive).
+   */
+  pickDestination: (waiting: () => void) => Promise<string>;
   /** Told when a destination refused a connection (its pod is gone), so it is not picked again. */
   destinationRefused?: (url: string) => void;
   token: string;
@@ -36,7 +41,15 @@ export interface TaskLoopOptions {
   /** This worker's share of the job's bandwidth limit. */
   bandwidth?: BandwidthLimiter;
   metrics?: WorkerMetrics;
+  /** Transfers with no byte moving for this long are cut (retryable); also how long an idle task's deadline is still extended. */
+  idleTimeoutMs?: number;
 }
+
+/** A destination worker refused the connection: its pod is gone. */
+class DestinationRefused extends Error {}
+
+/** Destinations a task is tried against (each refusing) before it is handed back. */
+const destinationTries = 3;
 
 /** The delay before a task handed back is delivered again, by its delivery count. */
 const redeliveryBackoff: Backoff = { initialMs: 1_000, maxMs: 10_000 };
@@ -46,6 +59,8 @@ type Outcome = Pick<StatusMessage, 'state' | 'objectsDone' | 'bytesDone' | 'erro
 /** A task message the worker holds: until it is acked, or handed back at shutdown. */
 interface Held {
   handedBack: boolean;
+  /** When the task last moved a byte (or waited for a destination, or began). */
+  progressAt: number;
 }
 
 export class SourceTaskLoop {
@@ -146,8 +161,11 @@ export class SourceTaskLoop {
       epoch: message.epoch,
       attempt: message.attempt,
     });
-    const keepAlive = setInterval(() => msg.working(), this.options.workingIntervalMs ?? 10_000);
-    const held: Held = { handedBack: false };
+    const held: Held = { handedBack: false, progressAt: Date.now() };
+    const keepAlive = setInterval(
+      () => this.extendWhileMoving(msg, held),
+      this.options.workingIntervalMs ?? 10_000,
+    );
     let pause = false;
     this.held.set(msg, held);
     const metrics = this.options.metrics;
@@ -155,7 +173,7 @@ export class SourceTaskLoop {
     const began = process.hrtime.bigint();
     try {
       await this.report(message, { state: 'RUNNING' });
-      const outcome = await this.run(message);
+      const outcome = await this.run(message, held);
       // Handed back at shutdown: another worker reports this task.
       if (held.handedBack) return;
       await this.report(message, outcome);
@@ -186,11 +204,45 @@ export class SourceTaskLoop {
     if (pause) await new Promise((r) => setTimeout(r, 1_000));
   }
 
-  private async run(message: TaskMessage): Promise<Outcome> {
+  /**
+   * Extends the task's ack deadline, but only when it moved within the idle
+   * timeout: a stalled task is not kept from another worker forever (its
+   * transfer is cut by then anyway, and the task reported as failed).
+   */
+  private extendWhileMoving(msg: JsMsg, held: Held): void {
+    const idleMs = this.options.idleTimeoutMs ?? Infinity;
+    if (Date.now() - held.progressAt <= idleMs) msg.working();
+  }
+
+  /**
+   * Runs the task against a destination; when that destination refused the
+   * connection (its pod is gone), again against another (waiting for one to
+   * be announced), up to `destinationTries` in all, rather than handing the
+   * task back to spin through its deliveries. What a refused attempt already
+   * committed is simply written again: every write is whole and idempotent.
+   */
+  private async run(message: TaskMessage, held: Held): Promise<Outcome> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.runOnce(message, held);
+      } catch (err) {
+        if (!(err instanceof DestinationRefused) || tries >= destinationTries || held.handedBack) throw err;
+        this.options.log.info('destination refused; trying another', {
+          task: message.task.id,
+          error: err.message,
+        });
+      }
+    }
+  }
+
+  private async runOnce(message: TaskMessage, held: Held): Promise<Outcome> {
+    const moved = () => (held.progressAt = Date.now());
     const target: DestinationTarget = {
-      baseUrl: await this.options.pickDestination(),
+      baseUrl: await this.options.pickDestination(moved),
       token: this.options.token,
       agent: this.agent,
+      onProgress: moved,
+      ...(this.options.idleTimeoutMs ? { idleTimeoutMs: this.options.idleTimeoutMs } : {}),
     };
     const { task } = message;
     switch (task.kind) {
@@ -203,23 +255,9 @@ export class SourceTaskLoop {
         return this.copied(target.baseUrl, outcome);
       }
       case 'delete': {
-        for (const key of task.keys) {
-          try {
-            await deleteObject(target, key);
-          } catch (err) {
-            const kind = err instanceof TransferError ? err.kind : 'retryable';
-            this.options.metrics?.failed(kind, err instanceof TransferError ? err.code : 'NetworkError');
-            return {
-              state: 'FAILED',
-              error: {
-                kind,
-                message: `delete of ${JSON.stringify(key)} failed: ${String(err)}`,
-                keys: [key],
-              },
-            };
-          }
-        }
-        return { state: 'SUCCEEDED', objectsDone: task.keys.length, bytesDone: 0 };
+        const outcome = await runDeleteTask(task, target);
+        for (const failure of outcome.failed) this.options.metrics?.failed(failure.kind, failure.code);
+        return { state: outcome.state, objectsDone: outcome.objectsDone, bytesDone: 0, error: outcome.error };
       }
       case 'copyPart': {
         const outcome = await runCopyPartTask(task, this.options.source, target, {
@@ -252,6 +290,6 @@ export class SourceTaskLoop {
   private handBackIfRefused(url: string, failed: { code: string; message: string }[]): void {
     if (!failed.some((f) => f.code === 'NetworkError' && /ECONNREFUSED/.test(f.message))) return;
     this.options.destinationRefused?.(url);
-    throw new Error(`destination ${url} refused the connection`);
+    throw new DestinationRefused(`destination ${url} refused the connection`);
   }
 }

@@ -124,8 +124,12 @@ export interface S3Store {
    */
   bucket: string;
   /**
-   * Key prefix. In the source, only keys under it are replicated; in the destination, keys are written
-   * under it (with the source prefix replaced by this one).
+   * The directory of the bucket the store is: "backup" and "backup/" both mean the directory backup/, so
+   * keys such as "backup-old/a" or "backupx.txt" are outside it; unset or "" is the whole bucket. In the
+   * source, only keys under it are replicated; in the destination, keys are written under it (the source
+   * prefix replaced by this one) and, in mode Sync, only keys under it can be deleted. It must not start
+   * with "/". Source and destination must not overlap: in one bucket of one endpoint, neither prefix may
+   * lie inside the other.
    */
   prefix?: string;
   /**
@@ -183,7 +187,9 @@ export interface FilesystemStore {
   claimName: string;
   /**
    * Directory within the volume, starting with "/" (the volume's root); it must not contain a ".."
-   * segment or a NUL character. Object keys are file paths relative to it.
+   * segment or a NUL character. Object keys are file paths relative to it. "/in" and "/in/" are the same
+   * directory. Source and destination on one claim must not overlap: neither path may lie inside the
+   * other.
    *
    * Default: `"/"`.
    */
@@ -428,8 +434,23 @@ export interface ReplicationJobStatus {
   lastFailure?: Failure;
   /** Ready worker pods. */
   workers?: WorkerCounts;
-  /** Keys of (up to 100) objects that failed permanently. */
-  failedObjects?: string[];
+  /**
+   * Up to 100 objects that failed, each with its reason; failedObjectsTotal counts them all, and the
+   * ConfigMap <job>-failures lists every one the workers named.
+   */
+  failedObjects?: {
+    /** The object's key. */
+    key: string;
+    /** Why it failed, as the worker saw it. */
+    reason: string;
+  }[];
+  /** How many objects failed in all (failedObjects lists at most 100 of them). */
+  failedObjectsTotal?: number;
+  /**
+   * The ConfigMap (in the job's namespace, owned by the job) that lists every failure the workers named,
+   * written when the job fails.
+   */
+  failureReport?: string;
   /** The spec.retryRequest value the operator last acted on. */
   lastRetryRequest?: string;
 }

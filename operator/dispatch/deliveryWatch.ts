@@ -30,6 +30,17 @@ export function isLostStream(err: unknown): boolean {
   return /stream not found|consumer not found|consumer deleted/i.test(String(err));
 }
 
+/**
+ * Whether `err` is NATS's "no responders" (status 503): nobody listens on the
+ * subject asked. On a pull from the job's consumer that is what a consumer
+ * that no longer exists answers (a nats-server that lost its store) — but also
+ * what JetStream answers while it is still starting.
+ */
+export function isNoResponders(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown } | undefined;
+  return e?.code === 503 || e?.code === '503' || /no responders/i.test(String(e?.message ?? err));
+}
+
 export class DeliveryWatch {
   private readonly jsm: JetStreamManager;
   private readonly jobUid: string;
@@ -57,6 +68,25 @@ export class DeliveryWatch {
     const tasks = await this.pending(streams.tasks, taskConsumerName(this.jobUid));
     const status = await this.pending(streams.status, statusConsumerName(this.jobUid));
     return tasks === 0 && status === 0;
+  }
+
+  /**
+   * What a failed engine step's `err` means for the job's streams. A "no
+   * responders" on a pull is asked about at once: when JetStream's API says
+   * a stream or consumer of the job is gone, the step's error is a
+   * LostStreamError (the engine ends and the resume re-creates them) rather
+   * than an outage retried for a minute; when the API does not answer
+   * either, JetStream is starting, and `err` is returned as it was.
+   */
+  async explain(err: unknown): Promise<unknown> {
+    if (!isNoResponders(err)) return err;
+    try {
+      await this.pending(streams.tasks, taskConsumerName(this.jobUid));
+      await this.pending(streams.status, statusConsumerName(this.jobUid));
+    } catch (asked) {
+      if (asked instanceof LostStreamError) return asked;
+    }
+    return err;
   }
 
   private async pending(stream: string, consumer: string): Promise<number> {

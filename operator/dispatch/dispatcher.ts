@@ -5,11 +5,16 @@
 // ledger calls DISPATCHED with no message: the next resume re-sends every task
 // that is not SUCCEEDED, so it is sent then. The other order could lose track
 // of a message already out.
+//
+// A message is checked against the server's max_payload before it is
+// published (a task over it could never be sent: the planner sizes tasks far
+// below it), and a publish to a full stream waits for room (messageBudget.ts).
 import { headers } from '@nats-io/transport-node';
 import { taskMessageId, tasksSubject, type PlannedTask, type TaskMessage } from '../../api/tasks.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { UpdateOutcome } from '../ledger/taskLedger.ts';
 import type { JobChannels } from './jobChannels.ts';
+import { checkPayload, publishWithBackPressure } from './messageBudget.ts';
 
 export interface Dispatch {
   task: PlannedTask;
@@ -25,8 +30,12 @@ export interface Dispatch {
  * or a newer attempt). Idempotent: JetStream de-duplicates a repeated message
  * by its id. Returns the ledger's outcome of every dispatch.
  */
-export async function dispatchTasks(job: JobChannels, dispatches: Dispatch[]): Promise<UpdateOutcome[]> {
-  const { js, ledger, jobUid } = job;
+export async function dispatchTasks(
+  job: JobChannels,
+  dispatches: Dispatch[],
+  log?: Logger,
+): Promise<UpdateOutcome[]> {
+  const { ledger } = job;
   const outcomes = await ledger.applyUpdates(
     dispatches.map((d) => ({
       taskId: d.task.id,
@@ -37,20 +46,27 @@ export async function dispatchTasks(job: JobChannels, dispatches: Dispatch[]): P
     })),
   );
   const accepted = new Set(outcomes.filter((o) => o.apply).map((o) => o.taskId));
-  await Promise.all(
-    dispatches
-      .filter((d) => accepted.has(d.task.id))
-      .map((d) => {
-        const message: TaskMessage = { jobUid, epoch: d.epoch, attempt: d.attempt, task: d.task };
-        const h = headers();
-        h.set('Ferry-Task', d.task.id);
-        return js.publish(tasksSubject(jobUid), JSON.stringify(message), {
-          msgID: taskMessageId(jobUid, d.task.id, d.epoch, d.attempt),
-          headers: h,
-        });
-      }),
-  );
+  await Promise.all(dispatches.filter((d) => accepted.has(d.task.id)).map((d) => publishTask(job, d, log)));
   return outcomes;
+}
+
+/** Publishes one task message, within the server's max_payload, waiting while the stream is full. */
+async function publishTask(job: JobChannels, d: Dispatch, log?: Logger): Promise<void> {
+  const { js, jobUid } = job;
+  const message: TaskMessage = { jobUid, epoch: d.epoch, attempt: d.attempt, task: d.task };
+  const body = Buffer.from(JSON.stringify(message));
+  checkPayload(js, body.length, `the message of task ${d.task.id}`);
+  const h = headers();
+  h.set('Ferry-Task', d.task.id);
+  await publishWithBackPressure(
+    () =>
+      js.publish(tasksSubject(jobUid), body, {
+        msgID: taskMessageId(jobUid, d.task.id, d.epoch, d.attempt),
+        headers: h,
+      }),
+    `task ${d.task.id}`,
+    log,
+  );
 }
 
 /**
@@ -70,6 +86,7 @@ export async function dispatchPlannedCopies(
     const outcomes = await dispatchTasks(
       job,
       copies.slice(i, i + batchSize).map((task) => ({ task, epoch, attempt: 1 })),
+      log,
     );
     const sent = outcomes.filter((o) => o.apply).length;
     log.debug('dispatched tasks', { tasks: sent, epoch, planning: true });

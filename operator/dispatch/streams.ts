@@ -5,12 +5,17 @@
 //   FERRY_STATUS  ferry.status.<jobUid>  work-queue retention: a status message is
 //                 removed once the operator committed it to the ledger and acked.
 //
-// Both are file-backed and de-duplicate by Nats-Msg-Id. Each job has one durable
+// Both are file-backed and de-duplicate by Nats-Msg-Id. Both are bounded in
+// bytes (streamLimits), so one job's backlog cannot fill the JetStream store
+// every job shares; a full stream refuses new messages (discard: new — a
+// work queue must never drop a task to make room), and the publisher waits
+// for room (messageBudget.ts): planning is held back, no job fails for it. Each job has one durable
 // pull consumer per stream, named with the job's prefix so the finalizer can
 // remove them (operator/external/jobState.ts).
 import {
   AckPolicy,
   DeliverPolicy,
+  DiscardPolicy,
   RetentionPolicy,
   StorageType,
   type ConsumerConfig,
@@ -32,13 +37,27 @@ export const statusAckWaitMs = 10_000;
 
 export const defaultConsumerSettings: ConsumerSettings = { taskAckWaitMs: 60_000, taskMaxDeliver: 5 };
 
-async function ensureStream(jsm: JetStreamManager, name: string, subjects: string[]): Promise<void> {
+/**
+ * The most bytes each stream holds. Tasks: a job plans a window of tasks
+ * ahead (planningWindow.ts), each at most maxTaskMessageBytes, so a few jobs'
+ * windows fit with room; statuses are drained by the operator as they come.
+ */
+export const streamLimits = { tasksMaxBytes: 1024 * 1024 * 1024, statusMaxBytes: 256 * 1024 * 1024 };
+
+async function ensureStream(
+  jsm: JetStreamManager,
+  name: string,
+  subjects: string[],
+  maxBytes: number,
+): Promise<void> {
   const config = {
     name,
     subjects,
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
     duplicate_window: nanos(10 * 60_000),
+    max_bytes: maxBytes,
+    discard: DiscardPolicy.New,
   };
   try {
     await jsm.streams.info(name);
@@ -49,9 +68,9 @@ async function ensureStream(jsm: JetStreamManager, name: string, subjects: strin
   }
 }
 
-export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
-  await ensureStream(jsm, streams.tasks, ['ferry.tasks.>']);
-  await ensureStream(jsm, streams.status, ['ferry.status.>']);
+export async function ensureStreams(jsm: JetStreamManager, limits = streamLimits): Promise<void> {
+  await ensureStream(jsm, streams.tasks, ['ferry.tasks.>'], limits.tasksMaxBytes);
+  await ensureStream(jsm, streams.status, ['ferry.status.>'], limits.statusMaxBytes);
 }
 
 export { statusConsumerName, taskConsumerName } from '../../api/tasks.ts';

@@ -17,7 +17,7 @@ import {
   type LoopPhase,
 } from './statusLoop.ts';
 
-export type Finished = Pick<EngineProgress, 'phase' | 'summary' | 'failure'>;
+export type Finished = Pick<EngineProgress, 'phase' | 'summary' | 'failure' | 'failureReport'>;
 
 export class RunToCompletion implements LoopPhase<Finished> {
   private readonly job: JobChannels;

@@ -4,6 +4,7 @@
 // NATS or etcd outage is ridden through rather than ended in a resume (ADR
 // 0008, outageRide.ts); a lost stream ends the engine, and the resume re-sends.
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { DeadWorkerTasks } from '../dispatch/deadWorkerTasks.ts';
 import type { DeliveryWatch } from '../dispatch/deliveryWatch.ts';
 import { LostStreamError } from '../dispatch/deliveryWatch.ts';
 import type { StatusIngestor } from '../dispatch/statusIngest.ts';
@@ -40,6 +41,8 @@ export interface StatusLoop {
   ingestor: StatusIngestor;
   delivery: DeliveryWatch;
   outage: OutageRide;
+  /** Sends again the tasks held by workers seen dead (dispatch/deadWorkerTasks.ts). */
+  deadWorkerTasks?: DeadWorkerTasks;
   /** The engine was stopped: the loop returns undefined. */
   stopped(): boolean;
 }
@@ -55,12 +58,14 @@ export async function runStatusLoop<End>(loop: StatusLoop, phase: LoopPhase<End>
         dueInMs < pullMs
           ? (await sleep(Math.max(0, dueInMs)), [])
           : await loop.ingestor.ingestBatch(512, pullMs);
+      loop.deadWorkerTasks?.observe(outcomes);
+      await loop.deadWorkerTasks?.resend();
       const lost = await loop.delivery.nothingInTransit();
       const end = await phase.pass({ outcomes, lost });
       loop.outage.ok();
       if (end !== undefined) return end;
     } catch (err) {
-      await loop.outage.failed(err); // rethrows a lost stream (a resume re-creates it) or a long outage
+      await loop.outage.failed(await loop.delivery.explain(err)); // rethrows a lost stream (a resume re-creates it) or a long outage
     }
   }
   return undefined;

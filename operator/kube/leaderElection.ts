@@ -1,13 +1,17 @@
 // Leader election with a coordination.k8s.io Lease, as client-go does it: the
 // leader renews the lease every retry period; a candidate takes the lease once
-// it has not been renewed for a lease duration. Every write carries the lease's
+// it has not seen it renewed for a lease duration, measured on its own
+// monotonic clock (leaseObservation.ts), never by comparing the holder's
+// renewTime with its own wall clock. Every write carries the lease's
 // resourceVersion, so two candidates can never both win the same round.
 //
 // A leader that cannot renew within the renew deadline steps down by calling
 // onStoppedLeading; the operator then exits, so a fresh process (with empty
 // caches and no half-done reconcile) becomes a candidate again. See ADR 0003.
 import * as k8s from '@kubernetes/client-node';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../common/logging.ts';
+import { LeaseObservation, type MonotonicClock } from './leaseObservation.ts';
 
 export interface LeaderElectionConfig {
   namespace: string;
@@ -18,19 +22,42 @@ export interface LeaderElectionConfig {
   retryPeriodMs: number;
 }
 
+/** The Lease calls the elector makes (k8s.CoordinationV1Api's). */
+export type LeaseApi = Pick<
+  k8s.CoordinationV1Api,
+  'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'
+>;
+
+/** The elector's clocks: the monotonic one times leases; the wall clock only stamps renewTime for people. */
+export interface ElectionClocks {
+  monotonic: MonotonicClock;
+  wall: () => Date;
+}
+
+const systemClocks: ElectionClocks = { monotonic: () => performance.now(), wall: () => new Date() };
+
 export class LeaderElector {
-  private readonly api: k8s.CoordinationV1Api;
+  private readonly api: LeaseApi;
   private readonly config: LeaderElectionConfig;
   private readonly log: Logger;
+  private readonly clocks: ElectionClocks;
+  private readonly observed: LeaseObservation;
   private stopped = false;
   private leading = false;
   private lastRenew = 0;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(kc: k8s.KubeConfig, config: LeaderElectionConfig, log: Logger) {
-    this.api = kc.makeApiClient(k8s.CoordinationV1Api);
+  constructor(
+    api: LeaseApi,
+    config: LeaderElectionConfig,
+    log: Logger,
+    clocks: ElectionClocks = systemClocks,
+  ) {
+    this.api = api;
     this.config = config;
     this.log = log;
+    this.clocks = clocks;
+    this.observed = new LeaseObservation(clocks.monotonic);
   }
 
   get isLeader(): boolean {
@@ -50,13 +77,13 @@ export class LeaderElector {
         this.log.warn('leader election round failed', { error: String(err) });
       }
       if (acquired) {
-        this.lastRenew = Date.now();
+        this.lastRenew = this.clocks.monotonic();
         if (!this.leading) {
           this.leading = true;
           this.log.info('became leader', { lease: this.config.leaseName, identity: this.config.identity });
           callbacks.onStartedLeading();
         }
-      } else if (this.leading && Date.now() - this.lastRenew > this.config.renewDeadlineMs) {
+      } else if (this.leading && this.clocks.monotonic() - this.lastRenew > this.config.renewDeadlineMs) {
         this.leading = false;
         this.log.error('lost leadership: could not renew the lease in time', {
           lease: this.config.leaseName,
@@ -89,16 +116,17 @@ export class LeaderElector {
     }
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  /** One round: true when this replica holds the lease afterwards. */
+  async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, leaseName: name, identity } = this.config;
-    const now = new k8s.V1MicroTime();
+    const now = new k8s.V1MicroTime(this.clocks.wall().getTime());
     const leaseDurationSeconds = Math.ceil(this.config.leaseDurationMs / 1000);
     let lease: k8s.V1Lease;
     try {
       lease = await this.api.readNamespacedLease({ name, namespace });
     } catch (err) {
       if ((err as { code?: number }).code !== 404) throw err;
-      await this.api.createNamespacedLease({
+      const created = await this.api.createNamespacedLease({
         namespace,
         body: {
           metadata: { name, namespace },
@@ -111,15 +139,12 @@ export class LeaderElector {
           },
         },
       });
+      this.observed.wrote(created.spec ?? {});
       return true;
     }
     const spec = lease.spec ?? {};
     const heldByMe = spec.holderIdentity === identity;
-    if (!heldByMe && spec.holderIdentity) {
-      const renewedAt = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
-      const expiresAt = renewedAt + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
-      if (Date.now() < expiresAt) return false;
-    }
+    if (this.observed.heldByAnother(spec, identity, this.config.leaseDurationMs)) return false;
     lease.spec = {
       ...spec,
       holderIdentity: identity,
@@ -130,7 +155,8 @@ export class LeaderElector {
     };
     try {
       // resourceVersion in the body makes this a compare-and-swap.
-      await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      const written = await this.api.replaceNamespacedLease({ name, namespace, body: lease });
+      this.observed.wrote(written.spec ?? lease.spec);
       return true;
     } catch (err) {
       if ((err as { code?: number }).code === 409) return false; // someone else wrote first

@@ -9,7 +9,7 @@
 // of the JSON, so a damaged value fails to decode rather than yielding
 // another task. The first byte names the format, so a later one can be told apart.
 import { deflateSync, inflateSync } from 'node:zlib';
-import type { PlannedTask } from '../../api/tasks.ts';
+import type { ObjectFailure, PlannedTask } from '../../api/tasks.ts';
 
 const deflated = 0x01;
 
@@ -25,4 +25,14 @@ export function decodeDefinition(value: Buffer): PlannedTask {
       `a task definition in an unknown format (first byte 0x${(value[0] ?? 0).toString(16).padStart(2, '0')}); written by a newer operator?`,
     );
   return JSON.parse(inflateSync(value.subarray(1)).toString('utf8')) as PlannedTask;
+}
+
+/** A task's reported failures as the ledger stores them for the job's failure report: deflated like definitions. */
+export function encodeFailures(failures: readonly ObjectFailure[]): Buffer {
+  return Buffer.concat([Buffer.of(deflated), deflateSync(JSON.stringify(failures), { level: 1 })]);
+}
+
+export function decodeFailures(value: Buffer): ObjectFailure[] {
+  if (value[0] !== deflated) throw new Error('a failure list in an unknown format');
+  return JSON.parse(inflateSync(value.subarray(1)).toString('utf8')) as ObjectFailure[];
 }

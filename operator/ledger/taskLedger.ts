@@ -4,21 +4,30 @@
 //   /ferry/jobs/<uid>/tasks/<taskId> the task's progress (small: rewritten by every status)
 //   /ferry/jobs/<uid>/defs/<taskId>  the task's definition (what to do; written once, deflated,
 //                                    removed when the task succeeds)
+//   /ferry/jobs/<uid>/failures/<taskId>  every failure the task's last FAILED status named, with
+//                                    its reason (deflated): the job's failure report (ADR 0036)
 //
 // The ledger is the truth a resume starts from: the task definitions are in it,
 // so re-sending the incomplete tasks needs no new listing of the stores. The
 // definition (up to thousands of keys) is kept apart from the progress, so a
 // status update rewrites a few hundred bytes, not the task's key list. Writes
-// are batched into transactions within etcd's limits, and every write is a
+// are batched into transactions within etcd's limits (by count and by bytes), and every write is a
 // compare-and-set: a plan batch commits only against the checkpoint it
 // extends, a status update only against the record it was judged on.
 import type { Etcd3 } from 'etcd3';
 import { Range } from 'etcd3';
 import { ledgerPrefix } from '../../api/names.ts';
-import type { PlannedTask } from '../../api/tasks.ts';
+import type { ObjectFailure, PlannedTask } from '../../api/tasks.ts';
 import type { PlanTotals } from '../planner/taskPlanner.ts';
-import { decodeDefinition, encodeDefinition } from './definitionCodec.ts';
-import { judgeTransition, type TaskProgress, type TaskState, type TransitionVerdict } from './taskState.ts';
+import { decodeDefinition, decodeFailures, encodeDefinition, encodeFailures } from './definitionCodec.ts';
+import { failedCountOf, failuresOf, storedError, type TaskError } from './storedFailures.ts';
+import {
+  compareAttempts,
+  judgeTransition,
+  type TaskProgress,
+  type TaskState,
+  type TransitionVerdict,
+} from './taskState.ts';
 
 /** etcd's defaults are 128 operations and 1.5 MiB per request; stay well inside both. */
 const maxOpsPerTxn = 100;
@@ -26,12 +35,10 @@ const maxBytesPerTxn = 1024 * 1024;
 /** Task records carry their objects' keys, so a page's size varies: start here, halve when gRPC refuses a response as too large. */
 const initialPageSize = 256;
 
-export interface TaskError {
-  kind: 'retryable' | 'permanent';
-  message: string;
-  /** The objects that failed, for the job's status and events. */
-  keys?: string[];
-}
+export type { TaskError } from './storedFailures.ts';
+
+/** The bytes of one transaction's requests, for the operator's metrics (etcd refuses more than 1.5 MiB). */
+export type TransactionObserver = (bytes: number) => void;
 
 export interface TaskRecord extends TaskProgress {
   kind: PlannedTask['kind'];
@@ -79,7 +86,8 @@ export interface LedgerSummary {
   bytesCopied: number;
   objectsDeleted: number;
   objectsFailed: number;
-  failedKeys: string[];
+  /** A sample of the failed objects with their reasons (at most summarize's maxFailures). */
+  failures: ObjectFailure[];
   lastError: TaskError | undefined;
 }
 
@@ -89,6 +97,18 @@ export type UpdateOutcome = { taskId: string; state: TaskState } & (
 );
 
 export class PlanConflictError extends Error {}
+
+interface ReadRecord {
+  record?: TaskRecord;
+  modRevision?: string;
+}
+
+/** What judging a batch of updates found: each one's outcome, the records to write, the failures to keep. */
+interface Judged {
+  outcomes: UpdateOutcome[];
+  changed: Map<string, TaskRecord>;
+  reported: Map<string, ObjectFailure[]>;
+}
 
 function summarize(task: PlannedTask): Pick<TaskRecord, 'kind' | 'objects' | 'bytes'> {
   switch (task.kind) {
@@ -109,11 +129,18 @@ export class TaskLedger {
   private readonly etcd: Etcd3;
   private readonly prefix: string;
   private readonly clock: () => Date;
+  private readonly onTransaction: TransactionObserver | undefined;
 
-  constructor(etcd: Etcd3, jobUid: string, clock: () => Date = () => new Date()) {
+  constructor(
+    etcd: Etcd3,
+    jobUid: string,
+    clock: () => Date = () => new Date(),
+    onTransaction?: TransactionObserver,
+  ) {
     this.etcd = etcd;
     this.prefix = ledgerPrefix(jobUid);
     this.clock = clock;
+    this.onTransaction = onTransaction;
   }
 
   private jobKey(): string {
@@ -126,6 +153,10 @@ export class TaskLedger {
 
   private definitionKey(taskId: string): string {
     return `${this.prefix}defs/${taskId}`;
+  }
+
+  private failuresKey(taskId: string): string {
+    return `${this.prefix}failures/${taskId}`;
   }
 
   /** The task's definition, as planned. */
@@ -259,63 +290,147 @@ export class TaskLedger {
    * Applies status updates in transactions: each update is judged against the
    * record as read, and written only if that record is unchanged when the
    * transaction commits; a batch that lost a race is re-read and re-judged.
+   * A batch whose writes would pass maxBytesPerTxn is split in two before
+   * anything of it is written (a FAILED status can carry a hundred long keys).
    * Returns what became of each update (the caller acknowledges the messages
    * only after this resolved).
    */
   async applyUpdates(updates: StatusUpdate[]): Promise<UpdateOutcome[]> {
     const outcomes: UpdateOutcome[] = [];
-    for (let i = 0; i < updates.length; i += maxOpsPerTxn / 2) {
-      outcomes.push(...(await this.applyBatch(updates.slice(i, i + maxOpsPerTxn / 2))));
+    // Each update writes its record and may delete its definition and failure list: three operations.
+    const perBatch = Math.floor(maxOpsPerTxn / 3);
+    for (let i = 0; i < updates.length; i += perBatch) {
+      outcomes.push(...(await this.applyBatch(updates.slice(i, i + perBatch))));
     }
     return outcomes;
   }
 
+  private async readRecords(ids: Iterable<string>): Promise<Map<string, ReadRecord>> {
+    const reads = new Map<string, ReadRecord>();
+    for (const id of new Set(ids)) {
+      const kv = (await this.etcd.get(this.taskKey(id)).exec()).kvs[0];
+      reads.set(
+        id,
+        kv ? { record: JSON.parse(kv.value.toString()) as TaskRecord, modRevision: kv.mod_revision } : {},
+      );
+    }
+    return reads;
+  }
+
+  /** Judges each update against the records read; several updates of one task apply in order. */
+  private judge(updates: StatusUpdate[], reads: Map<string, ReadRecord>): Judged {
+    const outcomes: UpdateOutcome[] = [];
+    const changed = new Map<string, TaskRecord>();
+    const reported = new Map<string, ObjectFailure[]>();
+    for (const update of updates) {
+      const current = changed.get(update.taskId) ?? reads.get(update.taskId)!.record;
+      if (!current) {
+        outcomes.push({ taskId: update.taskId, state: update.state, apply: false, why: 'unknown-task' });
+        continue;
+      }
+      const verdict = judgeTransition(current, update);
+      outcomes.push({ taskId: update.taskId, state: update.state, ...verdict });
+      if (!verdict.apply) continue;
+      const { taskId: _id, error, ...progress } = update;
+      // A new attempt starts with nothing committed: the counts of the last one are not carried over.
+      const next: TaskRecord = { ...current, ...progress, updatedAt: this.clock().toISOString() };
+      if (compareAttempts(update, current) > 0 && update.objectsDone === undefined) {
+        delete next.objectsDone;
+        delete next.bytesDone;
+      }
+      // The last error stays with the record (a later attempt's states carry none): it tells that the
+      // task has a failure list to remove once it succeeds.
+      if (error) next.error = storedError(error);
+      changed.set(update.taskId, next);
+      if (update.state === 'FAILED' && error) reported.set(update.taskId, failuresOf(error));
+    }
+    return { outcomes, changed, reported };
+  }
+
   private async applyBatch(updates: StatusUpdate[]): Promise<UpdateOutcome[]> {
     for (let round = 0; ; round++) {
-      // Several updates of one task in a batch are applied in order, on the record as it evolves.
-      const reads = new Map<string, { record?: TaskRecord; modRevision?: string }>();
-      for (const id of new Set(updates.map((u) => u.taskId))) {
-        const kv = (await this.etcd.get(this.taskKey(id)).exec()).kvs[0];
-        reads.set(
-          id,
-          kv ? { record: JSON.parse(kv.value.toString()) as TaskRecord, modRevision: kv.mod_revision } : {},
-        );
-      }
-      const outcomes: UpdateOutcome[] = [];
-      const changed = new Map<string, TaskRecord>();
-      for (const update of updates) {
-        const current = changed.get(update.taskId) ?? reads.get(update.taskId)!.record;
-        if (!current) {
-          outcomes.push({ taskId: update.taskId, state: update.state, apply: false, why: 'unknown-task' });
-          continue;
-        }
-        const verdict = judgeTransition(current, update);
-        outcomes.push({ taskId: update.taskId, state: update.state, ...verdict });
-        if (!verdict.apply) continue;
-        const { taskId: _id, ...progress } = update;
-        changed.set(update.taskId, { ...current, ...progress, updatedAt: this.clock().toISOString() });
-      }
+      const reads = await this.readRecords(updates.map((u) => u.taskId));
+      const { outcomes, changed, reported } = this.judge(updates, reads);
       if (changed.size === 0) return outcomes;
       const ids = [...changed.keys()];
-      let txn = this.etcd.if(this.taskKey(ids[0]!), 'Mod', '==', reads.get(ids[0]!)!.modRevision!);
-      for (const id of ids.slice(1))
-        txn = txn.and(this.taskKey(id), 'Mod', '==', reads.get(id)!.modRevision!);
       // A task that succeeded is never sent again: its definition goes with the same commit, so the
-      // ledger holds definitions only of the tasks still to do (ADR 0017). At most 50 updates make a
-      // batch, so puts and deletes stay within maxOpsPerTxn.
+      // ledger holds definitions only of the tasks still to do (ADR 0017). A task that failed keeps
+      // the failures its status named, for the job's report; one that succeeded drops them.
+      const puts: { key: string; value: string | Buffer }[] = ids.map((id) => ({
+        key: this.taskKey(id),
+        value: JSON.stringify(changed.get(id)),
+      }));
+      for (const [id, failures] of reported)
+        puts.push({ key: this.failuresKey(id), value: encodeFailures(failures) });
+      const bytes = puts.reduce((n, p) => n + Buffer.byteLength(p.key) + Buffer.byteLength(p.value), 0);
+      if (bytes > maxBytesPerTxn && updates.length > 1) {
+        const half = Math.ceil(updates.length / 2);
+        return [
+          ...(await this.applyBatch(updates.slice(0, half))),
+          ...(await this.applyBatch(updates.slice(half))),
+        ];
+      }
       const succeeded = ids.filter(
         (id) => changed.get(id)!.state === 'SUCCEEDED' && reads.get(id)!.record!.state !== 'SUCCEEDED',
       );
+      let txn = this.etcd.if(this.taskKey(ids[0]!), 'Mod', '==', reads.get(ids[0]!)!.modRevision!);
+      for (const id of ids.slice(1))
+        txn = txn.and(this.taskKey(id), 'Mod', '==', reads.get(id)!.modRevision!);
+      // At most 33 updates make a batch: a failure list each, puts and deletes stay within maxOpsPerTxn.
       const result = await txn
         .then(
-          ...ids.map((id) => this.etcd.put(this.taskKey(id)).value(JSON.stringify(changed.get(id)))),
-          ...succeeded.map((id) => this.etcd.delete().key(this.definitionKey(id))),
+          ...puts.map(({ key, value }) => this.etcd.put(key).value(value)),
+          ...succeeded.flatMap((id) => [
+            this.etcd.delete().key(this.definitionKey(id)),
+            // A failure list exists only for a task that was FAILED (and written then).
+            ...(reads.get(id)!.record!.error ? [this.etcd.delete().key(this.failuresKey(id))] : []),
+          ]),
         )
         .commit();
+      this.onTransaction?.(bytes);
       if (result.succeeded) return outcomes;
       if (round >= 10)
         throw new Error('status updates kept conflicting with concurrent writes to the same tasks');
     }
+  }
+
+  /**
+   * Every failure the job's failed tasks named, task by task (the job's
+   * failure report): each task's last FAILED status as its worker sent it
+   * (at most statusFailureBounds.maxFailures per task) and how many of the
+   * task's objects failed in all.
+   */
+  async *failureReport(): AsyncGenerator<{ taskId: string; failures: ObjectFailure[]; failedCount: number }> {
+    for await (const { taskId, record } of this.tasks()) {
+      if (record.state !== 'FAILED' || !record.error) continue;
+      const kv = (await this.etcd.get(this.failuresKey(taskId)).exec()).kvs[0];
+      const failures = kv ? decodeFailures(kv.value) : failuresOf(record.error);
+      const failedCount = Math.max(failedCountOf(record.error), failures.length);
+      yield { taskId, failures: await this.everyFailure(taskId, record, failures, failedCount), failedCount };
+    }
+  }
+
+  /**
+   * A status names at most statusFailureBounds.maxFailures objects. When every
+   * object of the task failed, the others are known all the same — they are
+   * the rest of its definition — and are named, saying so, with the reason of
+   * the first failure; otherwise which ones failed is not known.
+   */
+  private async everyFailure(
+    taskId: string,
+    record: TaskRecord,
+    named: ObjectFailure[],
+    failedCount: number,
+  ): Promise<ObjectFailure[]> {
+    if (named.length >= failedCount || failedCount < record.objects || record.kind === 'copyPart')
+      return named;
+    const task = await this.definition(taskId).catch(() => undefined);
+    if (!task || task.kind === 'copyPart') return named;
+    const keys = task.kind === 'copy' ? task.objects.map((o) => o.key) : task.keys;
+    const seen = new Set(named.map((f) => f.key));
+    const first = named[0]?.reason ?? record.error?.message ?? 'failed';
+    const reason = `every object of task ${taskId} failed; its worker named ${named.length} of them, the first with: ${first}`;
+    return [...named, ...keys.filter((key) => !seen.has(key)).map((key) => ({ key, reason }))];
   }
 
   /** Every task record, in task id order, read page by page. */
@@ -358,15 +473,21 @@ export class TaskLedger {
     return counts;
   }
 
-  /** The job's progress, read from the task records themselves (so exact across restarts). */
-  async summarize(maxFailedKeys = 100): Promise<LedgerSummary> {
+  /**
+   * The job's progress, read from the task records themselves (so exact across
+   * restarts). A copy task counts what its last attempt committed: all of it
+   * once SUCCEEDED, what its worker reported in a FAILED status (a task that
+   * failed in part). A retry replaces the record's counts with its own, so an
+   * object is counted once per task however often the task is sent.
+   */
+  async summarize(maxFailures = 100): Promise<LedgerSummary> {
     const summary: LedgerSummary = {
       tasks: { PENDING: 0, DISPATCHED: 0, RUNNING: 0, SUCCEEDED: 0, FAILED: 0 },
       objectsCopied: 0,
       bytesCopied: 0,
       objectsDeleted: 0,
       objectsFailed: 0,
-      failedKeys: [],
+      failures: [],
       lastError: undefined,
     };
     for await (const { record } of this.tasks()) {
@@ -378,9 +499,15 @@ export class TaskLedger {
           summary.bytesCopied += record.bytesDone ?? record.bytes;
         }
       } else if (record.state === 'FAILED') {
-        const keys = record.error?.keys ?? [];
-        summary.objectsFailed += keys.length || record.objects;
-        for (const key of keys) if (summary.failedKeys.length < maxFailedKeys) summary.failedKeys.push(key);
+        if (record.kind === 'delete') summary.objectsDeleted += record.objectsDone ?? 0;
+        else {
+          summary.objectsCopied += record.objectsDone ?? 0;
+          summary.bytesCopied += record.bytesDone ?? 0;
+        }
+        const error = record.error ?? { kind: 'permanent' as const, message: 'failed' };
+        summary.objectsFailed += failedCountOf(error) || record.objects;
+        for (const failure of failuresOf(error))
+          if (summary.failures.length < maxFailures) summary.failures.push(failure);
         summary.lastError = record.error;
       }
     }

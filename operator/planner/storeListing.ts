@@ -11,6 +11,7 @@ import { StorageError, type ObjectStore } from '../../storage/objectStore.ts';
 import { settleWithChecksums, type ChecksumsOnRequest } from './checksumsOnDemand.ts';
 import { RecordedChecksums } from './recordedChecksums.ts';
 import { mergeListings, type KeyDecision } from './listingMerge.ts';
+import { StoresOverlapError } from './storeOverlap.ts';
 import { ListingError, WorkerListing } from './workerListing.ts';
 
 /** What the planner needs of a store: its sorted listing (ObjectStore.list's contract). */
@@ -115,9 +116,10 @@ export function mergeStoreListings(
 
 /**
  * The job's failure when planning stopped on `err` and trying again cannot
- * help (a permanent listing or storage error); undefined when it may.
+ * help (overlapping stores, a permanent listing or storage error); undefined when it may.
  */
 export function listingFailure(err: unknown): { reason: string; message: string } | undefined {
+  if (err instanceof StoresOverlapError) return { reason: err.reason, message: err.message };
   if ((err instanceof ListingError || err instanceof StorageError) && err.kind === 'permanent')
     return { reason: 'ListingFailed', message: `listing failed: ${err.message}` };
   return undefined;

@@ -1,6 +1,7 @@
 // Turns the merged listings into tasks, streaming: small objects batched up to
-// the spec's caps, an object larger than the part size one task per part (ADR
-// 0006). Task ids are plan positions, so planning the same listings again gives
+// the spec's caps and to a message budget (maxTaskMessageBytes: a thousand
+// 1,000-byte keys would pass NATS's 1 MiB max payload), an object larger than
+// the part size one task per part (ADR 0006). Task ids are plan positions, so planning the same listings again gives
 // the same ids, which JetStream de-duplicates re-sent tasks by (ADR 0004).
 import type { ReplicationMode } from '../../api/v1alpha1/index.ts';
 import type { KeyDecision } from './listingMerge.ts';
@@ -40,6 +41,24 @@ export function emptyTotals(): PlanTotals {
   };
 }
 
+/**
+ * The most bytes of keys (and sizes, checksums) one task's message carries:
+ * a quarter of nats-server's default max_payload (1 MiB), so the message with
+ * its envelope stays far below it, and the status of a task whose objects all
+ * fail stays small too. A task of short keys is cut by maxObjects first.
+ */
+export const maxTaskMessageBytes = 256 * 1024;
+
+/** What an object adds to its task's message, in bytes of JSON (with its comma). */
+export function encodedObjectBytes(object: PlannedObject): number {
+  return Buffer.byteLength(JSON.stringify(object)) + 1;
+}
+
+/** What a key adds to its delete task's message. */
+export function encodedKeyBytes(key: string): number {
+  return Buffer.byteLength(JSON.stringify(key)) + 1;
+}
+
 /** The most parts one object is split into (S3's limit for a multipart upload). */
 export const maxPartsPerObject = 10_000;
 
@@ -62,7 +81,10 @@ export class TaskPlanner {
   readonly totals: PlanTotals;
   private copyBatch: PlannedObject[] = [];
   private copyBytes = 0;
+  /** The open batches' bytes of JSON in their task messages. */
+  private copyEncoded = 0;
   private deleteBatch: string[] = [];
+  private deleteEncoded = 0;
 
   constructor(settings: PlanSettings, totals: PlanTotals = emptyTotals()) {
     this.settings = settings;
@@ -78,12 +100,14 @@ export class TaskPlanner {
     out.push({ kind: 'copy', id: this.nextId(), objects: this.copyBatch, bytes: this.copyBytes });
     this.copyBatch = [];
     this.copyBytes = 0;
+    this.copyEncoded = 0;
   }
 
   private flushDeletes(out: PlannedTask[]): void {
     if (this.deleteBatch.length === 0) return;
     out.push({ kind: 'delete', id: this.nextId(), keys: this.deleteBatch });
     this.deleteBatch = [];
+    this.deleteEncoded = 0;
   }
 
   add(decision: KeyDecision): PlannedTask[] {
@@ -93,7 +117,11 @@ export class TaskPlanner {
       if (settings.mode !== 'Sync' || !settings.inScope(decision.destination.key, decision.destination.size))
         return out;
       totals.objectsToDelete++;
+      const encoded = encodedKeyBytes(decision.destination.key);
+      if (this.deleteBatch.length > 0 && this.deleteEncoded + encoded > maxTaskMessageBytes)
+        this.flushDeletes(out);
       this.deleteBatch.push(decision.destination.key);
+      this.deleteEncoded += encoded;
       if (this.deleteBatch.length >= settings.maxObjects) this.flushDeletes(out);
       return out;
     }
@@ -114,6 +142,8 @@ export class TaskPlanner {
     };
 
     if (source.size > settings.partSize) {
+      // Its parts must all be of one version (ADR 0033): the one planned travels with them.
+      if (source.version) object.version = source.version;
       // S3 allows 10,000 parts per upload: a huge object gets larger parts.
       const partSize = Math.max(settings.partSize, Math.ceil(source.size / maxPartsPerObject));
       const partCount = Math.ceil(source.size / partSize);
@@ -131,14 +161,18 @@ export class TaskPlanner {
       }
       return out;
     }
+    const encoded = encodedObjectBytes(object);
     if (
       this.copyBatch.length > 0 &&
-      (this.copyBatch.length >= settings.maxObjects || this.copyBytes + source.size > settings.maxBytes)
+      (this.copyBatch.length >= settings.maxObjects ||
+        this.copyBytes + source.size > settings.maxBytes ||
+        this.copyEncoded + encoded > maxTaskMessageBytes)
     ) {
       this.flushCopies(out);
     }
     this.copyBatch.push(object);
     this.copyBytes += source.size;
+    this.copyEncoded += encoded;
     return out;
   }
 

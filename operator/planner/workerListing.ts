@@ -9,6 +9,8 @@ import {
   checksumsPath,
   listingEndpointsBucket,
   listingPath,
+  nameFoldingPath,
+  type NameFoldingAnswer,
   maxChecksumKeys,
   maxListingPageHashBytes,
   maxListingPageObjects,
@@ -137,6 +139,19 @@ export class WorkerListing {
       start = end;
     }
     return found;
+  }
+
+  /** Whether the side's volume folds names (a destination filesystem store's worker answers). */
+  async nameFolding(): Promise<NameFoldingAnswer> {
+    const answer = await this.call<NameFoldingAnswer>('the name folding probe', (endpoint) => ({
+      url: new URL(nameFoldingPath, endpoint),
+    }));
+    if (typeof answer?.foldsCase !== 'boolean' || typeof answer.foldsNormalisation !== 'boolean')
+      throw new ListingError(
+        'permanent',
+        `${this.description}: the worker sent an invalid name folding answer`,
+      );
+    return answer;
   }
 
   async close(): Promise<void> {}
@@ -322,6 +337,7 @@ function toObjectInfo(object: ListedObject): ObjectInfo {
     size: object.size,
     lastModified: new Date(object.lastModified),
     ...(object.etag ? { etag: object.etag } : {}),
+    ...(typeof object.version === 'string' && object.version ? { version: object.version } : {}),
     ...(object.sha256 ? { checksum: { algorithm: 'SHA256', value: object.sha256 } } : {}),
   };
 }

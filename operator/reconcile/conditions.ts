@@ -6,6 +6,8 @@
 // - Reconciling / Stalled: the kstatus convention (Flux, Argo CD health checks):
 //   Reconciling=True reads as in progress, Stalled=True as failed, neither (with
 //   an up-to-date observedGeneration) as current.
+// - Degraded: the engine waits for a store, the ledger or NATS to come back
+//   (outageConditions.ts); absent until the job's first outage.
 import type { Condition } from '../../api/v1alpha1/index.ts';
 
 export const ConditionType = {
@@ -15,6 +17,7 @@ export const ConditionType = {
   Suspended: 'Suspended',
   Reconciling: 'Reconciling',
   Stalled: 'Stalled',
+  Degraded: 'Degraded',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -42,6 +45,8 @@ export const Reason = {
   ReconcileError: 'ReconcileError',
   RetryRequested: 'RetryRequested',
   RetryIgnored: 'RetryIgnored',
+  Reachable: 'Reachable',
+  Recovered: 'Recovered',
 } as const;
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';

@@ -14,6 +14,7 @@ import {
   type PolicyOutcome,
 } from './decision.ts';
 import { deletionPolicy, finalizerPolicy } from './deletionPolicy.ts';
+import { outageEnded, outagePolicy } from './outageConditions.ts';
 import { phaseEvent, derivePhase } from './phase.ts';
 import { progressPolicy } from './progress.ts';
 import { retryRequestPolicy } from './retryRequestPolicy.ts';
@@ -31,10 +32,14 @@ export function decide(observed: Observed, settings: DecideSettings): Decision {
   const stopped = stopReason(job, draft.conditions);
   if (stopped) {
     draft.add(stoppedJobPolicy(observed, stopped, draft.conditions));
+    draft.add(outageEnded(draft.conditions));
   } else {
     draft.add(runningJobPolicy(observed, settings));
     draft.add(workerSlotPolicy(observed, settings, draft.conditions));
-    if (observed.progress) draft.add(progressPolicy(observed.progress, job, now));
+    if (observed.progress) {
+      draft.add(outagePolicy(observed.progress.outage, draft.conditions));
+      draft.add(progressPolicy(observed.progress, job, now));
+    }
   }
   return draft.decision();
 }

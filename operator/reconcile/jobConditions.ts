@@ -37,22 +37,44 @@ function stalled(failure: string | undefined): ConditionUpdate {
     : { type: ConditionType.Stalled, status: 'True', reason: Reason.Failed, message: failure };
 }
 
+/** Complete for the outcome: a failed job is not Complete because it failed, not because it is in progress. */
+function complete(outcome: JobOutcome): ConditionUpdate {
+  switch (outcome.kind) {
+    case 'succeeded':
+      return {
+        type: ConditionType.Complete,
+        status: 'True',
+        reason: Reason.Succeeded,
+        message: outcome.message,
+      };
+    case 'failed':
+      return {
+        type: ConditionType.Complete,
+        status: 'False',
+        reason: Reason.Failed,
+        message: outcome.message,
+      };
+    case 'inProgress':
+      return {
+        type: ConditionType.Complete,
+        status: 'False',
+        reason: Reason.InProgress,
+        message: 'replication in progress',
+      };
+  }
+}
+
 /** Complete, Failed and Stalled for the outcome; a finished job is no longer Reconciling. */
 export function outcomeConditions(outcome: JobOutcome): ConditionUpdate[] {
-  const complete: ConditionUpdate =
-    outcome.kind === 'succeeded'
-      ? { type: ConditionType.Complete, status: 'True', reason: Reason.Succeeded, message: outcome.message }
-      : {
-          type: ConditionType.Complete,
-          status: 'False',
-          reason: Reason.InProgress,
-          message: 'replication in progress',
-        };
   const failed: ConditionUpdate =
     outcome.kind === 'failed'
       ? { type: ConditionType.Failed, status: 'True', reason: outcome.reason, message: outcome.message }
       : { type: ConditionType.Failed, status: 'False', reason: Reason.NoFailure, message: 'no failure' };
-  const updates = [complete, failed, stalled(outcome.kind === 'failed' ? outcome.message : undefined)];
+  const updates = [
+    complete(outcome),
+    failed,
+    stalled(outcome.kind === 'failed' ? outcome.message : undefined),
+  ];
   return outcome.kind === 'inProgress' ? updates : [...updates, notReconciling(Reason.Finished)];
 }
 
@@ -95,7 +117,17 @@ export function stoppedConditions(why: StopReason, conditions: readonly Conditio
         ]
       : []),
     stalled(failureMessage(conditions)),
+    ...notCompleteWhenFailed(conditions),
   ];
+}
+
+/**
+ * A Failed job's Complete condition says it failed, also for a job that
+ * failed before Complete did (it read "in progress" then).
+ */
+function notCompleteWhenFailed(conditions: readonly Condition[]): ConditionUpdate[] {
+  const failure = failureMessage(conditions);
+  return failure === undefined ? [] : [complete({ kind: 'failed', reason: Reason.Failed, message: failure })];
 }
 
 /** A Failed job runs again on a retry request: it is no longer Failed. */

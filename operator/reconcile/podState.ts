@@ -31,6 +31,28 @@ export function podEndedAt(pod: k8s.V1Pod, now: Date): number {
   return finished ? new Date(finished).getTime() : now.getTime();
 }
 
+/**
+ * Whether the pod's container was killed from outside it — SIGKILLed (exit
+ * code 137) by a person, a node agent or a node that went away — rather than
+ * ending by itself: not OOMKilled (its own memory) and not killed by its
+ * liveness probe (its own health). Such an end says nothing about the pod's
+ * template, so it must not lengthen its slot's back-off.
+ */
+export function podKilledFromOutside(pod: k8s.V1Pod): boolean {
+  const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
+  if (!terminated) return false;
+  const sigkill = terminated.signal === 9 || terminated.exitCode === 137;
+  const ownFault = terminated.reason === 'OOMKilled' || /liveness/i.test(terminated.message ?? '');
+  return sigkill && !ownFault;
+}
+
+/** How long the pod's container ran before it ended (0 when its status does not say). */
+export function podRanForMs(pod: k8s.V1Pod): number {
+  const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
+  if (!terminated?.startedAt || !terminated.finishedAt) return 0;
+  return Math.max(0, new Date(terminated.finishedAt).getTime() - new Date(terminated.startedAt).getTime());
+}
+
 /** How an ended pod ended, for an event: its exit code or signal. */
 export function describePodEnd(pod: k8s.V1Pod): string {
   const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;

@@ -26,6 +26,19 @@ function copiedPercent(progress: EngineProgress): number | undefined {
   return Math.min(99, Math.floor(percent));
 }
 
+/** Up to 100 failed objects with their reasons, and how many failed in all; emptied when a retry fixed them. */
+function failedObjectsStatus(
+  summary: NonNullable<EngineProgress['summary']>,
+  old: ReplicationJobStatus,
+): Partial<ReplicationJobStatus> {
+  if (!summary.failures.length && !old.failedObjects?.length && !old.failedObjectsTotal) return {};
+  // A merge patch replaces the list whole.
+  return {
+    failedObjects: summary.failures.map(({ key, reason }) => ({ key, reason })),
+    failedObjectsTotal: summary.objectsFailed,
+  };
+}
+
 /** The job's counters, from the engine's ledger snapshot: exact, never above 100 %. */
 export function progressStatus(
   progress: EngineProgress,
@@ -59,8 +72,8 @@ export function progressStatus(
     },
     ...(percent === undefined ? {} : { progressPercent: percent }),
     resumes: Math.max(old.resumes ?? 0, progress.epoch - 2, 0),
-    // Emptied when a retry fixed them (a merge patch replaces the list).
-    ...(summary.failedKeys.length || old.failedObjects?.length ? { failedObjects: summary.failedKeys } : {}),
+    ...failedObjectsStatus(summary, old),
+    ...(progress.failureReport ? { failureReport: progress.failureReport } : {}),
   };
 }
 

@@ -25,6 +25,8 @@ export interface WorkerPodSettings {
   workerLogLevel?: string;
   /** The task consumer's ack-wait; source workers signal progress on a task well within it. */
   taskAckWaitMs?: number;
+  /** The workers' idle timeout for transfers (FERRY_TRANSFER_IDLE_TIMEOUT_MS); unset: the worker's default. */
+  transferIdleTimeoutMs?: number;
   /**
    * The NATS entries of each job's worker Secret (see workerNatsAccess.ts):
    * the TLS files and credentials workers connect with; none: plain NATS.
@@ -252,6 +254,9 @@ function workerPodSpec(
           { name: workerEnv.concurrency, value: String(pool.concurrency ?? 8) },
           ...(settings.taskAckWaitMs
             ? [{ name: workerEnv.taskAckWaitMs, value: String(settings.taskAckWaitMs) }]
+            : []),
+          ...(settings.transferIdleTimeoutMs
+            ? [{ name: workerEnv.transferIdleTimeoutMs, value: String(settings.transferIdleTimeoutMs) }]
             : []),
           ...bandwidthEnv(job, role),
           { name: workerEnv.store, value: JSON.stringify(storeConfig(store)) },

@@ -1,6 +1,7 @@
-// Worker pod slots (ADR 0003, 0015, 0022): each slot of a role keeps one live pod.
+// Worker pod slots (ADR 0003, 0015, 0022, 0032): each slot of a role keeps one live pod.
 // A failed pod is replaced after a back-off that doubles with the slot's
-// failures under the current template; an outdated pod is rolled, one ready
+// failures under the current template (a pod killed from outside is not a
+// failure, and a long healthy run starts the count again); an outdated pod is rolled, one ready
 // pod at a time; pods beyond the replica count go. The Ready condition counts
 // the slots whose pod is ready.
 import type * as k8s from '@kubernetes/client-node';
@@ -23,6 +24,8 @@ import {
   podEnded,
   podEndedAt,
   podFailures,
+  podKilledFromOutside,
+  podRanForMs,
   podReady,
   podRestarts,
   podWaiting,
@@ -110,21 +113,46 @@ function keepLivePod(slot: SlotState, ended: k8s.V1Pod[], roll: boolean): SlotPl
   return { actions, events: [], ready, ...(ready ? {} : { waiting: podWaiting(current!) }) };
 }
 
+/**
+ * A pod that ran this long before it ended was healthy: its end, whatever it
+ * was, starts its slot's doubling again (as the kubelet forgets a container's
+ * crash-loop back-off after it ran for a while).
+ */
+export const healthyRunResetsFailuresMs = 120_000;
+
+/**
+ * What an ended pod leaves its slot (ADR 0015, 0022, 0032): the slot's failures so
+ * far (0 after a rollout or a long healthy run), whether this end counts as one
+ * more, and the back-off before the replacement. A pod killed from outside
+ * (podKilledFromOutside) did not fail: it is replaced after the base back-off
+ * and its slot's count stays where it was, so a cluster that kills pods does
+ * not push the slot towards the five-minute cap.
+ */
+export function slotAfterEnd(
+  failed: k8s.V1Pod,
+  desired: k8s.V1Pod,
+  settings: Pick<DecideSettings, 'podRestartBackoffBaseMs' | 'podRestartBackoffMaxMs'>,
+): { failures: number; killed: boolean; backoffMs: number } {
+  const healthy = podRanForMs(failed) >= healthyRunResetsFailuresMs;
+  // Failures count only under the current template: a rollout starts them again.
+  const before = podOutdated(failed, desired) || healthy ? 0 : podFailures(failed);
+  const killed = podKilledFromOutside(failed);
+  const failures = killed ? before : before + 1;
+  const backoff = { initialMs: settings.podRestartBackoffBaseMs, maxMs: settings.podRestartBackoffMaxMs };
+  return { failures, killed, backoffMs: backoffDelay(backoff, killed ? 1 : failures) };
+}
+
 /** A slot whose pod failed: replace it once its back-off has passed. */
 function replaceFailedPod(slot: SlotState, ended: k8s.V1Pod[], context: RoleContext): SlotPlan {
   const { job, now, settings, desired } = context;
   const failed = ended.sort((a, b) => podRestarts(b) - podRestarts(a))[0]!;
-  const backoffMs = backoffDelay(
-    { initialMs: settings.podRestartBackoffBaseMs, maxMs: settings.podRestartBackoffMaxMs },
-    podFailures(failed) + 1,
-  );
+  const { failures, killed, backoffMs } = slotAfterEnd(failed, desired, settings);
   const dueAt = podEndedAt(failed, now) + backoffMs;
   if (now.getTime() < dueAt)
     return { actions: [], events: [], ready: false, requeueAfterMs: dueAt - now.getTime() };
-  // Failures count only under the current template: a rollout starts them again.
-  const failures = podOutdated(failed, desired) ? 0 : podFailures(failed);
   const restarts = Math.max(-1, ...slot.pods.map(podRestarts)) + 1;
-  const replacement = desiredWorkerPod(job, slot.role, slot.index, restarts, settings, failures + 1);
+  const replacement = desiredWorkerPod(job, slot.role, slot.index, restarts, settings, failures);
+  const why = killed ? ', killed from outside (not counted as a failure)' : '';
   return {
     actions: [
       { kind: 'CreatePod', pod: replacement },
@@ -135,7 +163,7 @@ function replaceFailedPod(slot: SlotState, ended: k8s.V1Pod[], context: RoleCont
       {
         type: 'Warning',
         reason: Reason.WorkerPodRecreated,
-        message: `${describePodEnd(failed)}; replaced by ${replacement.metadata!.name} after ${Math.round(backoffMs / 1000)}s back-off`,
+        message: `${describePodEnd(failed)}${why}; replaced by ${replacement.metadata!.name} after ${Math.round(backoffMs / 1000)}s back-off`,
       },
     ],
   };

@@ -10,7 +10,13 @@ import { toolPath } from './tools.ts';
 export class EtcdServer extends BedServer {
   readonly clientUrl: string;
 
-  private constructor(bedDir: string, name: string, clientPort: number, peerPort: number) {
+  private constructor(
+    bedDir: string,
+    name: string,
+    clientPort: number,
+    peerPort: number,
+    extraArgs: readonly string[],
+  ) {
     const dataDir = path.join(bedDir, name);
     mkdirSync(dataDir, { recursive: true });
     const clientUrl = `http://127.0.0.1:${clientPort}`;
@@ -32,6 +38,7 @@ export class EtcdServer extends BedServer {
           // The bed's machine does not crash under the tests, only processes do;
           // skipping fsync keeps a test run fast without changing what survives a SIGKILL.
           '--unsafe-no-fsync',
+          ...extraArgs,
         ],
       },
       30_000,
@@ -39,8 +46,9 @@ export class EtcdServer extends BedServer {
     this.clientUrl = clientUrl;
   }
 
-  static async create(bedDir: string, name: string): Promise<EtcdServer> {
-    return new EtcdServer(bedDir, name, await freePort(), await freePort());
+  /** `extraArgs`: more flags, e.g. a small `--quota-backend-bytes` for a test of a full etcd. */
+  static async create(bedDir: string, name: string, extraArgs: readonly string[] = []): Promise<EtcdServer> {
+    return new EtcdServer(bedDir, name, await freePort(), await freePort(), extraArgs);
   }
 
   protected async isReady(): Promise<boolean> {

@@ -2,14 +2,17 @@
 // store of this worker's side, and asks for the checksums it needs, with the
 // job's token. Served by both roles, next to the probes.
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   checksumsPath,
   listingPath,
   maxChecksumKeys,
   maxListingPageObjects,
+  nameFoldingPath,
   type ChecksumsResponse,
 } from '../../api/listing.ts';
+import { probeNameFolding, type NameFolding } from '../../storage/filesystemNameFolding.ts';
 import type { ObjectStore } from '../../storage/objectStore.ts';
 import type { Logger } from '../../common/logging.ts';
 import { tokenMatches, type RouteHandler } from '../http/routes.ts';
@@ -35,6 +38,8 @@ export interface ListingRouteOptions {
    * instead of reading as empty, since an empty source would plan deletes.
    */
   requiredDirectory?: string;
+  /** A filesystem store's root: the volume nameFoldingPath probes (the nearest existing directory of it). */
+  nameFoldingDirectory?: string;
 }
 
 export interface ListingRoute {
@@ -52,7 +57,9 @@ export function createListingRoute(
   const methods = new Map([
     [listingPath, 'GET'],
     [checksumsPath, 'POST'],
+    ...(options.nameFoldingDirectory !== undefined ? [[nameFoldingPath, 'GET'] as const] : []),
   ]);
+  let folding: Promise<NameFolding> | undefined;
   return {
     handle: (req, res) => {
       const url = new URL(req.url ?? '/', 'http://worker');
@@ -60,6 +67,10 @@ export function createListingRoute(
       if (method === undefined) return false;
       if (!tokenMatches(req.headers.authorization, token)) fail(res, unauthorized());
       else if (req.method !== method) fail(res, methodNotAllowed(req.method, url.pathname));
+      else if (url.pathname === nameFoldingPath)
+        void serveNameFolding((folding ??= probeNearest(options.nameFoldingDirectory!)), res, log).catch(
+          () => (folding = undefined), // a failed probe is tried again on the next request
+        );
       else if (method === 'GET') void servePage(route, url, res);
       else void serveChecksums(route, req, res);
       return true;
@@ -109,6 +120,31 @@ async function servePage(
   } catch (err) {
     const response = err instanceof MissingDirectoryError ? err.response : storageErrorResponse(err);
     answerFailure(res, response, { log, message: 'listing failed' });
+  }
+}
+
+/** The volume's name folding, probed in `dir` or its nearest existing ancestor (a destination root may not exist yet). */
+async function probeNearest(dir: string): Promise<NameFolding> {
+  for (let at = dir; ; at = path.dirname(at)) {
+    const exists = await stat(at).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+    if (exists || path.dirname(at) === at) return probeNameFolding(at);
+  }
+}
+
+/** Answers GET nameFoldingPath; rejects (after answering) when the probe failed. */
+async function serveNameFolding(
+  folding: Promise<NameFolding>,
+  res: ServerResponse,
+  log: Logger,
+): Promise<void> {
+  try {
+    send(res, 200, await folding);
+  } catch (err) {
+    answerFailure(res, storageErrorResponse(err), { log, message: 'name folding probe failed' });
+    throw err;
   }
 }
 

@@ -135,5 +135,6 @@ export function toListed(object: ObjectInfo): ListedObject {
     lastModified: object.lastModified.toISOString(),
     ...(object.checksum ? { sha256: object.checksum.value } : {}),
     ...(object.etag ? { etag: object.etag } : {}),
+    ...(object.version ? { version: object.version } : {}),
   };
 }

@@ -5,11 +5,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { TransferErrorKind } from '../../api/errorBody.ts';
-import type { PlannedObject, PlannedTask } from '../../api/tasks.ts';
+import type { PlannedObject, PlannedTask, StatusError } from '../../api/tasks.ts';
 import type { Permits } from '../permits.ts';
 import type { ObjectStore } from '../../storage/objectStore.ts';
 import { asTransferError, sendObject, type DestinationTarget } from './destinationClient.ts';
 import { TransferError } from './protocol.ts';
+import { statusErrorOf } from './taskFailures.ts';
 
 export type CopyTask = Extract<PlannedTask, { kind: 'copy' }>;
 
@@ -27,8 +28,8 @@ export interface CopyOutcome {
   objectsDone: number;
   bytesDone: number;
   failed: CopyFailure[];
-  /** For the status message: permanent when any failure is, with the failed keys. */
-  error?: { kind: TransferErrorKind; message: string; keys: string[] };
+  /** For the status message: permanent when any failure is, each failed key with its reason (taskFailures.ts). */
+  error?: StatusError;
 }
 
 export interface CopyProgress {
@@ -166,34 +167,6 @@ export function feed(from: Readable, to: Transform): Transform {
   return to;
 }
 
-/**
- * (Before reading a part of a large object.) Fails with a TransferError
- * unless the source object still is what was planned: present (else permanent NoSuchKey), the same size, and the same
- * SHA-256 when both are known (else retryable SourceChanged).
- */
-export async function checkSourceUnchanged(object: PlannedObject, source: ObjectStore): Promise<void> {
-  const { key, size } = object;
-  const info = await source.stat(key);
-  if (!info)
-    throw new TransferError(
-      'permanent',
-      'NoSuchKey',
-      `source object ${JSON.stringify(key)} no longer exists`,
-    );
-  if (info.size !== size)
-    throw new TransferError(
-      'retryable',
-      'SourceChanged',
-      `source object ${JSON.stringify(key)} changed since planning: planned ${size} bytes, now ${info.size}`,
-    );
-  if (object.sha256 !== undefined && info.checksum && info.checksum.value !== object.sha256)
-    throw new TransferError(
-      'retryable',
-      'SourceChanged',
-      `source object ${JSON.stringify(key)} changed since planning: its SHA-256 is now ${info.checksum.value}`,
-    );
-}
-
 async function copyObject(
   object: PlannedObject,
   source: ObjectStore,
@@ -230,7 +203,9 @@ async function copyObject(
 /**
  * Copies every object of `task` from `source` to the destination worker at
  * `target`, `options.concurrency` at a time. Never throws for an object's
- * failure: each one is reported in the outcome (kind from its error).
+ * failure: each one is reported in the outcome (kind from its error), and
+ * the other objects of the task go on (a key the destination cannot hold
+ * fails alone).
  */
 export async function runCopyTask(
   task: CopyTask,
@@ -267,11 +242,8 @@ export async function runCopyTask(
     bytesDone,
     failed,
   };
-  if (failed.length) {
-    const kind = failed.some((f) => f.kind === 'permanent') ? 'permanent' : 'retryable';
-    const first = failed[0]!;
-    const more = failed.length > 1 ? ` (and ${failed.length - 1} more)` : '';
-    outcome.error = { kind, message: `${first.message}${more}`, keys: failed.map((f) => f.key) };
-  }
+  // The objects committed before or beside a failure stay counted: the
+  // status reports them with the failures, each by name.
+  if (failed.length) outcome.error = statusErrorOf(failed);
   return outcome;
 }

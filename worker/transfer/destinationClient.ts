@@ -11,6 +11,7 @@ import {
   partPath,
   sha256Header,
   sizeHeader,
+  sourceVersionHeader,
   trailerMinBytes,
   TransferError,
   type CompleteResult,
@@ -27,6 +28,15 @@ export interface DestinationTarget {
   token: string;
   /** A keep-alive agent shared by the worker's transfers (`new http.Agent({ keepAlive: true })`). */
   agent: http.Agent;
+  /**
+   * A request with no byte moving either way for this long (a destination
+   * that stopped reading, or stopped answering) is cut with a retryable
+   * IdleTimeout. No total limit: a slow body that keeps moving is never cut.
+   * Unset: no timeout.
+   */
+  idleTimeoutMs?: number;
+  /** Told whenever bytes move (a chunk sent or received): the task is alive. */
+  onProgress?: () => void;
 }
 
 const maxResponseBytes = 64 * 1024;
@@ -56,6 +66,90 @@ function errorFromResponse(status: number, text: string): TransferError {
   });
 }
 
+type Settle = (fn: () => void) => void;
+
+/** Runs `fn` for the first outcome only: a request ends once, however many events follow. */
+function once(): Settle {
+  let settled = false;
+  return (fn) => {
+    if (settled) return;
+    settled = true;
+    fn();
+  };
+}
+
+function networkError(what: string, err: Error): TransferError {
+  return new TransferError('retryable', 'NetworkError', `${what}: ${err.message}`, { cause: err });
+}
+
+/** Fails the request when no byte moved either way for the target's idle timeout (the socket's inactivity timer). */
+function armIdleTimeout(
+  req: http.ClientRequest,
+  target: DestinationTarget,
+  what: string,
+  body: Readable | undefined,
+  fail: (err: TransferError) => void,
+): void {
+  if (!target.idleTimeoutMs) return;
+  req.setTimeout(target.idleTimeoutMs, () => {
+    const err = new TransferError(
+      'retryable',
+      'IdleTimeout',
+      `${what}: no byte moved for ${target.idleTimeoutMs} ms`,
+    );
+    fail(err);
+    body?.destroy();
+    req.destroy(err);
+  });
+}
+
+/** Reads the answer (its first maxResponseBytes), stopping a body the destination answered before it all went. */
+function readResponse(
+  req: http.ClientRequest,
+  res: http.IncomingMessage,
+  target: DestinationTarget,
+  body: Readable | undefined,
+  settle: Settle,
+  resolve: (answer: { status: number; text: string }) => void,
+  reject: (err: TransferError) => void,
+): void {
+  if (body && !body.readableEnded) {
+    // Answered before the whole body went (an early refusal): stop sending.
+    body.unpipe(req);
+    body.destroy();
+  }
+  const chunks: Buffer[] = [];
+  let length = 0;
+  res.on('data', (chunk: Buffer) => {
+    target.onProgress?.();
+    length += chunk.length;
+    if (length <= maxResponseBytes) chunks.push(chunk);
+  });
+  res.on('end', () =>
+    settle(() => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') })),
+  );
+  res.on('error', (err) => settle(() => reject(networkError('reading the response', err))));
+}
+
+/** Pipes `body` into the request, trailers with its last chunk; a body that fails cuts the request short. */
+function sendBody(
+  req: http.ClientRequest,
+  target: DestinationTarget,
+  body: Readable,
+  trailers: (() => Record<string, string>) | undefined,
+  fail: (err: TransferError) => void,
+): void {
+  body.on('error', (err) => {
+    // The destination sees an aborted body and commits nothing.
+    fail(asTransferError(err));
+    req.destroy(err);
+  });
+  // Before pipe's own 'end' listener (which ends the request): the trailers go with the last chunk.
+  if (trailers) body.once('end', () => req.addTrailers(trailers()));
+  if (target.onProgress) body.on('data', () => target.onProgress!());
+  body.pipe(req);
+}
+
 function request(
   target: DestinationTarget,
   method: 'PUT' | 'POST' | 'DELETE',
@@ -65,13 +159,10 @@ function request(
   trailers?: () => Record<string, string>,
 ): Promise<{ status: number; text: string }> {
   const url = new URL(pathAndQuery, target.baseUrl);
+  const what = `${method} ${url.origin}`;
   return new Promise((resolve, reject) => {
-    let settled = false;
-    const settle = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      fn();
-    };
+    const settle = once();
+    const fail = (err: TransferError) => settle(() => reject(err));
     const req = http.request({
       method,
       protocol: url.protocol,
@@ -81,53 +172,14 @@ function request(
       agent: target.agent,
       headers: { authorization: `Bearer ${target.token}`, ...headers },
     });
-    req.on('response', (res) => {
-      if (body && !body.readableEnded) {
-        // Answered before the whole body went (an early refusal): stop sending.
-        body.unpipe(req);
-        body.destroy();
-      }
-      const chunks: Buffer[] = [];
-      let length = 0;
-      res.on('data', (chunk: Buffer) => {
-        length += chunk.length;
-        if (length <= maxResponseBytes) chunks.push(chunk);
-      });
-      res.on('end', () =>
-        settle(() => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') })),
-      );
-      res.on('error', (err) =>
-        settle(() =>
-          reject(
-            new TransferError('retryable', 'NetworkError', `reading the response: ${err.message}`, {
-              cause: err,
-            }),
-          ),
-        ),
-      );
-    });
+    armIdleTimeout(req, target, what, body, fail);
+    req.on('response', (res) => readResponse(req, res, target, body, settle, resolve, fail));
     req.on('error', (err) => {
       body?.destroy();
-      settle(() =>
-        reject(
-          new TransferError('retryable', 'NetworkError', `${method} ${url.origin}: ${err.message}`, {
-            cause: err,
-          }),
-        ),
-      );
+      fail(networkError(what, err));
     });
-    if (!body) {
-      req.end();
-      return;
-    }
-    body.on('error', (err) => {
-      // Cut the request short: the destination sees an aborted body and commits nothing.
-      settle(() => reject(asTransferError(err)));
-      req.destroy(err);
-    });
-    // Before pipe's own 'end' listener (which ends the request): the trailers go with the last chunk.
-    if (trailers) body.once('end', () => req.addTrailers(trailers()));
-    body.pipe(req);
+    if (body) sendBody(req, target, body, trailers, fail);
+    else req.end();
   });
 }
 
@@ -194,6 +246,7 @@ function partHeaders(part: PartAddress): Record<string, string | number> {
   return {
     [objectSizeHeader]: part.objectSize,
     ...(part.objectSha256 ? { [objectSha256Header]: part.objectSha256 } : {}),
+    ...(part.sourceVersion ? { [sourceVersionHeader]: encodeURIComponent(part.sourceVersion) } : {}),
   };
 }
 

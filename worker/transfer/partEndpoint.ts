@@ -10,6 +10,11 @@
 // part's SHA-256: it completes the object when every part is stored. Since
 // each source asks only after its own part is stored, the one that stores the
 // last part always finds them all.
+//
+// Every part of an upload is of one source version (docs/adr/0033): a part
+// says which version it was read from, and one of another version than the
+// upload's starts the upload over for that version, its task then sending
+// every part. So an object is never assembled from two versions.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../common/logging.ts';
@@ -19,6 +24,7 @@ import {
   objectSha256Header,
   objectSizeHeader,
   partsPath,
+  sourceVersionHeader,
   type CompleteResult,
   type PartPutResult,
 } from './protocol.ts';
@@ -38,6 +44,7 @@ import {
 } from './receiving.ts';
 import type { UploadRecord } from '../../api/uploads.ts';
 import type { UploadRegistry } from './uploadRegistry.ts';
+import { completionProof, notMadeOfItsParts } from './partsProof.ts';
 
 /** How long a completion waits for another worker to record the object it has just completed. */
 const settleWaitSteps = 20;
@@ -70,6 +77,42 @@ function parseQuery(req: IncomingMessage, url: URL): PartQuery | ErrorResponse {
   const objectSize = typeof sizeHeader === 'string' && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : NaN;
   if (!Number.isSafeInteger(objectSize)) return bad(`${objectSizeHeader} must be the whole object's size`);
   return { partNumber, partCount, objectSize };
+}
+
+async function digestOf(body: AsyncIterable<unknown>): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of body) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
+
+/** The source version a part was read from (x-ferry-source-version), when the source says. */
+function declaredVersion(req: IncomingMessage): string | undefined | ErrorResponse {
+  const value = req.headers[sourceVersionHeader];
+  if (value === undefined) return undefined;
+  try {
+    if (typeof value === 'string' && value !== '') return decodeURIComponent(value);
+  } catch {
+    // fall through: malformed
+  }
+  return errorResponse(
+    400,
+    'permanent',
+    'BadRequest',
+    `${sourceVersionHeader} must be a URL-encoded version`,
+  );
+}
+
+function restartedResponse(key: string): ErrorResponse {
+  return errorResponse(
+    409,
+    'retryable',
+    'SourceChanged',
+    `the multipart upload of ${JSON.stringify(key)} was started over for another version of the source while this part was sent; send it again`,
+  );
 }
 
 function discardedResponse(key: string, record: UploadRecord): ErrorResponse {
@@ -126,14 +169,16 @@ class PartEndpoint {
     if (isErrorResponse(part)) return fail(res, part);
     const objectSha = declaredSha256(req, objectSha256Header);
     if (isErrorResponse(objectSha)) return fail(res, objectSha);
+    const version = declaredVersion(req);
+    if (isErrorResponse(version)) return fail(res, version);
     const incoming = receiveBody(req, key);
+    let record: UploadRecord | undefined;
     try {
-      const record = await this.uploads.findOrStart(
-        key,
-        q.objectSize,
-        () => this.store.createMultipart(key, objectSha.sha256 ? { sha256: objectSha.sha256 } : {}),
-        (uploadId) => this.store.abortMultipart(key, uploadId),
-      );
+      record = await this.uploadFor(key, q, objectSha.sha256, version);
+      if (record.state === 'open' && version !== undefined && record.sourceVersion !== version) {
+        incoming.body.destroy();
+        return fail(res, restartedResponse(key));
+      }
       if (record.state === 'discarded') {
         incoming.body.destroy();
         return fail(res, discardedResponse(key, record));
@@ -152,13 +197,7 @@ class PartEndpoint {
       let result: PartPutResult;
       if (record.state === 'completed') {
         // A part delivered again after the object was completed: store nothing, answer its digest.
-        const hash = createHash('sha256');
-        let received = 0;
-        for await (const chunk of incoming.body) {
-          hash.update(chunk as Buffer);
-          received += (chunk as Buffer).length;
-        }
-        result = { sha256: hash.digest('hex'), size: received, completed: true };
+        result = { ...(await digestOf(incoming.body)), completed: true };
       } else {
         const stored = await this.store.writePart(
           key,
@@ -169,6 +208,7 @@ class PartEndpoint {
           part.checks,
         );
         result = { sha256: stored.sha256!, size: stored.size, completed: false };
+        if (record.restartedBy === q.partNumber) result.copiesAll = true;
         this.metrics?.bytes.inc({ direction: 'received' }, stored.size);
       }
       send(res, 201, result);
@@ -178,6 +218,8 @@ class PartEndpoint {
         res.destroy();
         return;
       }
+      if (err instanceof UploadNotFoundError && record && (await this.restartedSince(key, record)))
+        return fail(res, restartedResponse(key));
       this.answerError(res, key, err);
     } finally {
       incoming.release();
@@ -185,29 +227,66 @@ class PartEndpoint {
   }
 
   /**
+   * The object's upload for the part's source version: found, started, or —
+   * when the open upload is of another version (the source changed between
+   * parts) — started over for this one, this part's task then sending every
+   * part (ADR 0033).
+   */
+  private async uploadFor(
+    key: string,
+    q: PartQuery,
+    objectSha256: string | undefined,
+    version: string | undefined,
+  ): Promise<UploadRecord> {
+    const start = () => this.store.createMultipart(key, objectSha256 ? { sha256: objectSha256 } : {});
+    const abort = (uploadId: string) => this.store.abortMultipart(key, uploadId);
+    const record = await this.uploads.findOrStart(key, q.objectSize, start, abort, version);
+    if (record.state !== 'open' || version === undefined || record.sourceVersion === version) return record;
+    this.log.info('the source changed between parts: the upload starts over with its new version', {
+      key,
+      part: q.partNumber,
+    });
+    return this.uploads.restart(key, record, version, q.partNumber, start, abort);
+  }
+
+  /** Whether the object's upload is no longer `record`'s (it was started over). */
+  private async restartedSince(key: string, record: UploadRecord): Promise<boolean> {
+    const now = await this.uploads.find(key);
+    return now !== undefined && now.uploadId !== record.uploadId;
+  }
+
+  /**
    * The upload vanished under our feet: usually another worker has just
    * completed it and is about to record that (wait for the record), or it
-   * completed it and died before recording (the object is there, whole).
-   * Anything else: the upload was removed behind our back (a lifecycle rule,
-   * an operator), and the object needs a new plan.
+   * completed it and died before recording (the object is there, whole:
+   * its bytes must prove it, partsProof.ts — a same-size object is not
+   * enough). Or it was started over for a new source version (its new
+   * upload's parts are still to come). Anything else: the upload was removed
+   * behind our back (a lifecycle rule, an operator), and the object needs a
+   * new plan.
    */
   private async vanished(
     key: string,
     record: UploadRecord,
-    partNumber: number,
+    q: PartQuery,
   ): Promise<CompleteResult | ErrorResponse> {
+    let last = record;
     for (let i = 0; i < settleWaitSteps; i++) {
       const now = await this.uploads.find(key);
       if (now?.state === 'completed') return { completed: true, completedBy: now.completedBy, missing: [] };
       if (now?.state === 'discarded') return discardedResponse(key, now);
+      if (now && now.uploadId !== record.uploadId)
+        return { completed: false, missing: Array.from({ length: q.partCount }, (_, n) => n + 1) };
+      if (now) last = now;
       await new Promise((resolve) => setTimeout(resolve, settleWaitStepMs));
     }
-    if ((await this.store.stat(key))?.size === record.size) {
-      await this.uploads.settle(key, record.uploadId, 'completed', { completedBy: partNumber });
+    const problem = await notMadeOfItsParts(this.store, last);
+    if (problem === undefined) {
+      await this.uploads.settle(key, record.uploadId, 'completed', { completedBy: q.partNumber });
       const now = await this.uploads.find(key);
       return { completed: true, completedBy: now?.completedBy, missing: [] };
     }
-    return this.discard(key, record, 'the multipart upload disappeared from the store');
+    return this.discard(key, record, `the multipart upload disappeared from the store, and ${problem}`);
   }
 
   private async complete(res: ServerResponse, key: string, q: PartQuery): Promise<void> {
@@ -224,7 +303,7 @@ class PartEndpoint {
       stored = (await this.store.listParts(key, record.uploadId)).filter((p) => p.partNumber <= q.partCount);
     } catch (err) {
       if (!(err instanceof UploadNotFoundError)) throw err;
-      return answer(await this.vanished(key, record, q.partNumber));
+      return answer(await this.vanished(key, record, q));
     }
     const have = new Set(stored.map((p) => p.partNumber));
     const missing = all.filter((n) => !have.has(n));
@@ -234,6 +313,9 @@ class PartEndpoint {
       return answer(
         await this.discard(key, record, `its parts add up to ${total} bytes, the object has ${record.size}`),
       );
+    // What the parts prove, recorded first: a completion whose own record is lost can be verified (vanished).
+    const proof = completionProof(stored);
+    if (proof) await this.uploads.annotate(key, record.uploadId, { completing: proof });
     try {
       await this.store.completeMultipart(
         key,
@@ -245,7 +327,7 @@ class PartEndpoint {
         })),
       );
     } catch (err) {
-      if (err instanceof UploadNotFoundError) return answer(await this.vanished(key, record, q.partNumber));
+      if (err instanceof UploadNotFoundError) return answer(await this.vanished(key, record, q));
       if (err instanceof ChecksumMismatchError)
         return answer(
           await this.discard(key, record, `the assembled object failed its SHA-256: ${err.message}`),

@@ -26,8 +26,12 @@
 //     Authorization, Content-Length as above
 //     x-ferry-object-size: <size of the whole object>
 //     x-ferry-object-sha256: <hex>          (optional: the whole object's SHA-256, when planned)
+//     x-ferry-source-version: <urlencoded>  (optional: the source version the part was read from;
+//                                           a part of another version than the upload's starts
+//                                           the upload over for it, docs/adr/0033)
 //     body: the part's bytes
-//   → 201 { "sha256", "size", "completed" }  the part is stored (or the object is already complete)
+//   → 201 { "sha256", "size", "completed", "copiesAll"? }  the part is stored (or the object is
+//     already complete); copiesAll: this part's task restarted the upload, so it sends every part
 //
 //   POST /v1/parts/complete?key=<key>&part=<n>&parts=<count>
 //     x-ferry-object-size: <size>
@@ -69,6 +73,7 @@ export const sizeHeader = 'x-ferry-size';
 export const trailerMinBytes = 256 * 1024 + 1;
 export const objectSizeHeader = 'x-ferry-object-size';
 export const objectSha256Header = 'x-ferry-object-sha256';
+export const sourceVersionHeader = 'x-ferry-source-version';
 
 export interface PutResult {
   sha256: string;
@@ -78,6 +83,8 @@ export interface PutResult {
 export interface PartPutResult extends PutResult {
   /** The object is already complete (a late, re-delivered part): nothing was stored. */
   completed: boolean;
+  /** This part's task restarted the upload for a new source version: it sends the other parts too (ADR 0033). */
+  copiesAll?: boolean;
 }
 
 export interface CompleteResult {
@@ -95,6 +102,8 @@ export interface PartAddress {
   partCount: number;
   objectSize: number;
   objectSha256?: string;
+  /** The source version the part is read from (ObjectInfo.version). */
+  sourceVersion?: string;
 }
 
 /** A failed transfer (from an error response, the network, or the source side). */

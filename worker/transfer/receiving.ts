@@ -185,6 +185,10 @@ export interface IncomingBody {
  */
 export function receiveBody(req: IncomingMessage, key: string): IncomingBody {
   const body = new PassThrough();
+  // The store listens for the body's errors while it reads it; one that comes
+  // after the store gave up (the client went away late) has nobody left to tell
+  // and must not crash the worker: aborted() still says so.
+  body.on('error', () => {});
   let aborted = false;
   const abort = () => {
     if (req.complete) return;

@@ -60,10 +60,17 @@ export class UploadRegistry {
     size: number,
     start: () => Promise<string>,
     discard: (uploadId: string) => Promise<void>,
+    sourceVersion?: string,
   ): Promise<UploadRecord> {
     const existing = await this.read(objectKey);
     if (existing) return existing.record;
-    const record: UploadRecord = { uploadId: await start(), key: objectKey, state: 'open', size };
+    const record: UploadRecord = {
+      uploadId: await start(),
+      key: objectKey,
+      state: 'open',
+      size,
+      ...(sourceVersion !== undefined ? { sourceVersion } : {}),
+    };
     try {
       await this.kv.create(this.entryKey(objectKey), JSON.stringify(record));
       return record;
@@ -72,6 +79,70 @@ export class UploadRegistry {
       if (!winner) throw err;
       await discard(record.uploadId);
       return winner.record;
+    }
+  }
+
+  /**
+   * Replaces the open upload `current` with a new one (from `start`) for
+   * another version of the source, which part `partNumber`'s task found:
+   * the old upload's parts are of a version no longer there, so they are
+   * handed to `discard`, and that task becomes the one that sends every part
+   * (docs/adr/0033). Compare-and-set on the record: when another worker
+   * changed it first, the new upload is discarded instead and the record as
+   * it is now returned.
+   */
+  async restart(
+    objectKey: string,
+    current: UploadRecord,
+    sourceVersion: string,
+    partNumber: number,
+    start: () => Promise<string>,
+    discard: (uploadId: string) => Promise<void>,
+  ): Promise<UploadRecord> {
+    const entry = await this.read(objectKey);
+    if (!entry || entry.record.uploadId !== current.uploadId || entry.record.state !== 'open')
+      return entry?.record ?? current;
+    const { completing: _stale, ...kept } = entry.record;
+    const record: UploadRecord = {
+      ...kept,
+      uploadId: await start(),
+      sourceVersion,
+      restartedBy: partNumber,
+    };
+    try {
+      await this.kv.update(this.entryKey(objectKey), JSON.stringify(record), entry.revision);
+    } catch (err) {
+      await discard(record.uploadId);
+      const now = await this.read(objectKey);
+      if (!now) throw err;
+      return now.record;
+    }
+    await discard(current.uploadId);
+    return record;
+  }
+
+  /**
+   * Adds `details` to the open upload `uploadId` (compare-and-set). True when
+   * written; false when the upload is no longer the open one.
+   */
+  async annotate(
+    objectKey: string,
+    uploadId: string,
+    details: Pick<UploadRecord, 'completing'>,
+  ): Promise<boolean> {
+    for (;;) {
+      const current = await this.read(objectKey);
+      if (!current || current.record.uploadId !== uploadId || current.record.state !== 'open') return false;
+      try {
+        await this.kv.update(
+          this.entryKey(objectKey),
+          JSON.stringify({ ...current.record, ...details }),
+          current.revision,
+        );
+        return true;
+      } catch (err) {
+        if ((await this.read(objectKey))?.revision === current.revision) throw err;
+      }
     }
   }
 

@@ -171,15 +171,61 @@ describe('the ReplicationJob API served by kube-apiserver', () => {
       },
       {
         what: 'the same S3 bucket and prefix as source and destination',
-        spec: { source: s3('site-a', { prefix: 'p/' }), destination: s3('site-a', { prefix: 'p/' }) },
-        says: ['spec', 'source and destination must not be the same store'],
+        spec: { source: s3('site-a', { prefix: 'p/' }), destination: s3('site-a', { prefix: 'p' }) },
+        says: ['spec', 'source and destination overlap (one lies inside the other, or they are the same)'],
+      },
+      {
+        what: 'a destination prefix inside the source prefix, in one bucket',
+        spec: { source: s3('site-a', { prefix: 'data' }), destination: s3('site-a', { prefix: 'data/in/' }) },
+        says: [
+          'source and destination overlap (one lies inside the other, or they are the same)',
+          'source s3 http://127.0.0.1:9000 bucket "site-a" prefix "data"',
+          'destination s3 http://127.0.0.1:9000 bucket "site-a" prefix "data/in/"',
+        ],
+      },
+      {
+        what: 'a source prefix inside the destination prefix, in one bucket',
+        spec: {
+          source: s3('site-a', { prefix: 'data/in/' }),
+          destination: s3('site-a', { prefix: 'data/' }),
+        },
+        says: [
+          'source and destination overlap (one lies inside the other, or they are the same)',
+          'prefix "data/in/"',
+          'prefix "data/"',
+        ],
+      },
+      {
+        what: 'a destination prefix in a bucket whose whole is the source',
+        spec: { source: s3('site-a'), destination: s3('site-a', { prefix: 'backup/' }) },
+        says: ['source and destination overlap (one lies inside the other, or they are the same)'],
+      },
+      {
+        what: 'an S3 prefix starting with "/"',
+        spec: { source: s3('site-a', { prefix: '/data' }), destination: s3('site-b') },
+        says: ['spec.source.s3.prefix', 'prefix must not start with "/"'],
       },
       {
         what: 'the same volume and directory as source and destination',
         spec: { source: filesystem('claim-a', '/'), destination: filesystem('claim-a') },
         says: [
           'spec',
-          'source and destination must not be the same store (same filesystem claimName and path)',
+          'source and destination overlap (one lies inside the other, or they are the same): source filesystem claim-a:/ and destination filesystem claim-a:/',
+        ],
+      },
+      {
+        what: 'a source directory inside the destination directory, on one volume',
+        spec: { source: filesystem('claim-a', '/in'), destination: filesystem('claim-a', '/') },
+        says: [
+          'source and destination overlap (one lies inside the other, or they are the same): source filesystem claim-a:/in and destination filesystem claim-a:/',
+        ],
+      },
+      {
+        what: 'a destination directory inside the source directory, on one volume',
+        spec: { source: filesystem('claim-a', '/data/'), destination: filesystem('claim-a', '/data/in') },
+        says: [
+          'source and destination overlap (one lies inside the other, or they are the same)',
+          'claim-a:/data/in',
         ],
       },
       {
@@ -225,6 +271,32 @@ describe('the ReplicationJob API served by kube-apiserver', () => {
       expect(rejection.code).toBe(422);
       for (const text of says) expect(rejection.message).toContain(text);
     });
+  });
+
+  it.each([
+    {
+      what: 'sibling prefixes that share a string prefix',
+      source: { prefix: 'backup' },
+      destination: { prefix: 'backup-old/' },
+    },
+    {
+      what: 'the same prefix in two buckets',
+      source: { prefix: 'data/' },
+      destination: { prefix: 'data/', bucket: 'site-b' },
+    },
+  ])('accepts stores that do not overlap: $what', async ({ source, destination }) => {
+    const { bucket = 'site-a', ...rest } = destination as { bucket?: string; prefix: string };
+    await create(jobNamed('apart', { source: s3('site-a', source), destination: s3(bucket, rest) }), 'All');
+  });
+
+  it('accepts sibling directories on one volume ("/in" and "/inbox")', async () => {
+    await create(
+      jobNamed('apart', {
+        source: filesystem('claim-a', '/in'),
+        destination: filesystem('claim-a', '/inbox'),
+      }),
+      'All',
+    );
   });
 
   it('accepts a minimal spec and fills in every default', async () => {
@@ -336,6 +408,25 @@ describe('the ReplicationJob API served by kube-apiserver', () => {
       expect(rejection.message).toContain('immutable once the job has started');
     });
 
+    it.each([
+      { what: 'the mode', change: { mode: 'Sync' } },
+      { what: 'a filter', change: { filters: { include: ['keep/**'] } } },
+      { what: 'the delete guards', change: { deletion: { maxDeletes: 5 } } },
+      { what: 'dryRun', change: { deletion: { dryRun: true } } },
+      { what: 'the task sizes', change: { tasks: { maxObjects: 10 } } },
+    ])('rejects a change of $what (an input of the plan), saying to create a new job', async ({ change }) => {
+      const before = await read(name);
+      const rejection = await rejectionOf(patchSpec(name, change));
+      expect(rejection.code).toBe(422);
+      expect(rejection.message).toContain(
+        'spec.mode, spec.filters, spec.deletion and spec.tasks are immutable once the job has started',
+      );
+      expect(rejection.message).toContain('create a new job');
+      const after = await read(name);
+      expect(after.spec).toEqual(before.spec);
+      expect(after.metadata.generation).toBe(before.metadata.generation);
+    });
+
     it('accepts other changes, such as suspending it', async () => {
       const before = await read(name);
       await patchSpec(name, { suspend: true });
@@ -378,6 +469,9 @@ describe('the ReplicationJob API served by kube-apiserver', () => {
     expect(out).toContain('URL of the S3 endpoint');
     expect(out).toContain('Region used to sign requests');
     expect(out).toMatch(/forcePathStyle\s+<boolean>/);
+    const prefix = explain('replicationjob.spec.source.s3.prefix').replace(/\s+/g, ' ');
+    expect(prefix).toContain('"backup" and "backup/" both mean the directory backup/');
+    expect(prefix).toContain('must not start with "/"');
     expect(explain('rj.spec.retryRequest')).toContain("to retry a Failed job's failed tasks");
     expect(explain('rj.status.conditions')).toMatch(/Complete: the job finished successfully/);
   });

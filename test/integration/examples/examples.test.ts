@@ -78,7 +78,7 @@ describe('examples/', () => {
       'bucket: site-b',
       'bucket: site-a',
     );
-    expect(() => serverDryRun(broken, namespace)).toThrow(/must not be the same store/);
+    expect(() => serverDryRun(broken, namespace)).toThrow(/source and destination overlap/);
   });
 });
 

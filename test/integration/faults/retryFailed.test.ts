@@ -86,7 +86,9 @@ describe('a permanently failing task, then a retry', () => {
       objects: { planned: 22, copied: 20, failed: 2 },
       tasks: { succeeded: 20, failed: 2 },
     });
-    expect([...(failedJob.status!.failedObjects ?? [])].sort()).toEqual(blocked);
+    expect([...(failedJob.status!.failedObjects ?? [])].map((f) => f.key).sort()).toEqual(blocked);
+    for (const f of failedJob.status!.failedObjects!) expect(f.reason).toMatch(/ObjectParentIsFile|409/);
+    expect(failedJob.status!.failedObjectsTotal).toBe(2);
     const failedCondition = failedJob.status!.conditions!.find((c) => c.type === 'Failed')!;
     for (const key of blocked) expect(failedCondition.message).toContain(key);
     expect(failedCondition.message).toMatch(/ObjectParentIsFile|409/);

@@ -529,13 +529,18 @@ describe('the Helm chart helm/ferry', () => {
           [operator, ['update', 'leases.coordination.k8s.io/ferry-leader', '-n', other], 'no'],
           [operator, ['create', 'leases.coordination.k8s.io', '-n', other], 'no'],
           [operator, ['delete', 'leases.coordination.k8s.io/ferry-leader', '-n', namespace], 'no'],
+          // The failure report of a failed job: written, and replaced only when the job owns it.
+          [operator, ['create', 'configmaps', '-n', namespace], 'yes'],
+          [operator, ['get', 'configmaps', '-n', namespace], 'yes'],
+          [operator, ['update', 'configmaps', '-n', namespace], 'yes'],
           // Nothing else.
           [operator, ['get', 'nodes'], 'no'],
           [operator, ['create', 'deployments.apps', '-n', namespace], 'no'],
           [operator, ['delete', `namespaces/${namespace}`], 'no'],
           [operator, ['create', 'rolebindings.rbac.authorization.k8s.io', '-n', namespace], 'no'],
           [operator, ['update', 'customresourcedefinitions.apiextensions.k8s.io'], 'no'],
-          [operator, ['get', 'configmaps', '-n', namespace], 'no'],
+          [operator, ['delete', 'configmaps', '-n', namespace], 'no'],
+          [operator, ['list', 'configmaps', '-n', namespace], 'no'],
           // Worker pods do not use the API at all.
           [worker, ['list', 'pods', '-n', namespace], 'no'],
           [worker, ['get', 'secrets', '-n', namespace], 'no'],

@@ -62,6 +62,16 @@ describe('jobs whose stores are wrong', () => {
     });
     expect(condition(job, 'Failed')).toMatchObject({ status: 'True', reason: 'ListingFailed' });
     expect(condition(job, 'Failed')?.message).toContain('no-such-bucket-anywhere');
+    // Every condition of the Failed job tells the truth: none still reads "in progress".
+    expect(condition(job, 'Complete')).toMatchObject({
+      status: 'False',
+      reason: 'Failed',
+      message: condition(job, 'Failed')?.message,
+    });
+    expect(condition(job, 'Reconciling')).toMatchObject({ status: 'False', reason: 'Finished' });
+    expect(
+      job.status?.conditions?.filter((c) => c.reason === 'InProgress' || /in progress/.test(c.message)),
+    ).toEqual([]);
     expect(await objectCount(destination)).toBe(0);
   });
 

@@ -4,13 +4,15 @@
 // once, whole and byte-identical — into S3 (multipart upload) and into a
 // filesystem (staged part files). Real kube-apiserver, etcd, NATS and S3.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   ListMultipartUploadsCommand,
+  ListPartsCommand,
+  PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { ReplicationJob, ReplicationJobSpec } from '../../../api/v1alpha1/index.ts';
 import { group, version } from '../../../api/v1alpha1/index.ts';
@@ -146,6 +148,75 @@ describe('large objects through the operator', () => {
 
     expectAllCopied(job, contents, 46);
     expect(await bucketHashes(bed.s3, bucket)).toEqual(hashes(contents));
+  });
+
+  /**
+   * A job copying one 20 MiB object in four 5 MiB parts, one at a time at 2 MiB/s (about 2.5 s
+   * between two parts), into a new bucket; `rewrite` replaces the source with `rewritten` once the
+   * first part is stored there. The destination must then hold the new version, whole.
+   */
+  async function rewriteBetweenParts(
+    name: string,
+    key: string,
+    spec: Pick<ReplicationJobSpec, 'source'>,
+    rewrite: (rewritten: Buffer) => Promise<void>,
+  ): Promise<void> {
+    const destination = `${name}-${Date.now()}`;
+    await bed.s3.send(new CreateBucketCommand({ Bucket: destination }));
+    await bed.createJob(name, {
+      ...{ source: spec.source, destination: s3Store(destination) },
+      tasks: { partSize: 5 * MiB },
+      bandwidthLimit: '2Mi',
+      workers: { source: { replicas: 1, concurrency: 1 }, destination: { replicas: 1 } },
+    });
+    const partsStored = async () => {
+      const uploads =
+        (await bed.s3.send(new ListMultipartUploadsCommand({ Bucket: destination }))).Uploads ?? [];
+      const upload = uploads.find((u) => u.Key === key);
+      if (!upload) return 0;
+      const parts = await bed.s3.send(
+        new ListPartsCommand({ Bucket: destination, Key: key, UploadId: upload.UploadId }),
+      );
+      return parts.Parts?.length ?? 0;
+    };
+    await waitFor(
+      'a first part to be stored at the destination',
+      async () => (await partsStored()) >= 1,
+      60_000,
+    );
+    const rewritten = randomBytes(20 * MiB);
+    await rewrite(rewritten);
+
+    await waitFor(
+      'the job to succeed',
+      async () => (await bed.readJob(name)).status?.phase === 'Succeeded',
+      120_000,
+    );
+    const job = await bed.readJob(name);
+    expect(job.status).toMatchObject({ objects: { copied: 1, failed: 0 } });
+    // Not the first part of one version and the rest of the other: the new version, whole.
+    expect(await bucketHashes(bed.s3, destination)).toEqual(hashes(new Map([[key, rewritten]])));
+    await bed.deleteJob(name, 60_000);
+  }
+
+  it('copies an S3 source rewritten with the same size between two of its parts as its new version, whole (ADR 0033)', async () => {
+    const source = `rewrite-src-${Date.now()}`;
+    const key = 'video/20 MiB.mp4';
+    await sourceBucket(source, new Map([[key, randomBytes(20 * MiB)]]));
+    await rewriteBetweenParts('rewrite-s3', key, { source: s3Store(source) }, async (rewritten) => {
+      await bed.s3.send(new PutObjectCommand({ Bucket: source, Key: key, Body: rewritten }));
+    });
+  });
+
+  it('copies a file rewritten in place with the same size between two of its parts as its new version, whole (ADR 0033)', async () => {
+    const dir = path.join(bed.runner.claimDir(namespace, 'archive'), 'rewrite-src');
+    const key = 'video/20 MiB.mp4';
+    fill(dir, new Map([[key, randomBytes(20 * MiB)]]));
+    const source = { filesystem: { claimName: 'archive', path: '/rewrite-src' } };
+    await rewriteBetweenParts('rewrite-fs', key, { source }, async (rewritten) => {
+      // The same file (inode) gets new bytes: only its mtime and ctime tell.
+      writeFileSync(path.join(dir, key), rewritten, { flag: 'r+' });
+    });
   });
 
   it('aborts the multipart uploads a job deleted part-way left open at its destination, and no other upload', async () => {

@@ -107,7 +107,16 @@ describe('resume after a failure', () => {
     const summary = await resume(job);
     expect(summary).toMatchObject({ epoch: 2, succeeded: 4, resent: 3, deletesHeld: 1 });
     expect(summary.failed).toEqual([
-      { taskId: taskId(6), error: { kind: 'permanent', message: 'AccessDenied', keys: ['k6'] } },
+      // The record keeps the failures with their reasons (a bare key gets the error's message).
+      {
+        taskId: taskId(6),
+        error: {
+          kind: 'permanent',
+          message: 'AccessDenied',
+          failures: [{ key: 'k6', reason: 'AccessDenied' }],
+          failedCount: 1,
+        },
+      },
     ]);
     expect(sentAs(await takeSentTasks(uid))).toEqual([
       `${taskId(4)}@2.2`,

@@ -512,7 +512,7 @@ describe('decide: progress from the task engine', () => {
     bytesCopied: bytes,
     objectsDeleted: 0,
     objectsFailed: failedKeys.length,
-    failedKeys,
+    failures: failedKeys.map((key) => ({ key, reason: 'AccessDenied' })),
     lastError: failedKeys.length ? { kind: 'permanent' as const, message: 'AccessDenied' } : undefined,
   });
 
@@ -551,7 +551,8 @@ describe('decide: progress from the task engine', () => {
       settings,
     );
     expect(d.status?.phase).toBe('Failed');
-    expect(d.status?.failedObjects).toEqual(['secret.bin']);
+    expect(d.status?.failedObjects).toEqual([{ key: 'secret.bin', reason: 'AccessDenied' }]);
+    expect(d.status?.failedObjectsTotal).toBe(1);
     expect(d.status?.lastFailure).toMatchObject({ reason: 'TasksFailed', message: failure.message });
     expect(condition(d.status, 'Stalled')).toMatchObject({ status: 'True', message: failure.message });
     expect(d.events).toContainEqual({ type: 'Warning', reason: 'Failed', message: failure.message });

@@ -40,7 +40,7 @@ describe('the conditions a job state implies', () => {
         ...outcomeConditions({ kind: 'failed', reason: 'TasksFailed', message: 'x' }),
       ],
       want: [
-        'Complete=False/InProgress',
+        'Complete=False/Failed',
         'Failed=True/TasksFailed',
         'Reconciling=False/Finished',
         'Stalled=True/Failed',
@@ -60,6 +60,7 @@ describe('the conditions a job state implies', () => {
       updates: stoppedConditions('Finished', failedBefore),
       from: failedBefore,
       want: [
+        'Complete=False/Failed',
         'Failed=True/TasksFailed',
         'Ready=False/Finished',
         'Reconciling=False/Finished',
@@ -74,6 +75,22 @@ describe('the conditions a job state implies', () => {
   };
   it.each(Object.entries(cases))('%s', (_, { updates, from, want }) => {
     expect(statuses(applied(updates, from))).toEqual(want);
+  });
+
+  it("names the failure in Complete's message, not 'replication in progress'", () => {
+    const failed = applied(outcomeConditions({ kind: 'failed', reason: 'TasksFailed', message: 'x failed' }));
+    expect(failed.find((c) => c.type === 'Complete')?.message).toBe('x failed');
+    expect(failed.map((c) => c.message)).not.toContain('replication in progress');
+  });
+
+  it('corrects the Complete condition of a job that failed while Complete read in progress', () => {
+    const before = [...failedBefore, condition('Complete', 'False', 'InProgress', 'replication in progress')];
+    const after = applied(stoppedConditions('Finished', before), before);
+    expect(after.find((c) => c.type === 'Complete')).toMatchObject({
+      status: 'False',
+      reason: 'Failed',
+      message: '2 objects failed: a, b',
+    });
   });
 
   it("names the failure in Stalled's message, as in Failed's", () => {

@@ -9,7 +9,7 @@ const summary = (bytesCopied: number): NonNullable<EngineProgress['summary']> =>
   bytesCopied,
   objectsDeleted: 0,
   objectsFailed: 0,
-  failedKeys: [],
+  failures: [],
   lastError: undefined,
 });
 
@@ -56,7 +56,7 @@ describe('progressPolicy', () => {
         failure: { reason: 'DeletesRefused', message: 'too many deletes' },
       },
       finished: [
-        'Complete=False/InProgress',
+        'Complete=False/Failed',
         'Failed=True/DeletesRefused',
         'Reconciling=False/Finished',
         'Stalled=True/Failed',

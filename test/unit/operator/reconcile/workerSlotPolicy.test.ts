@@ -120,6 +120,63 @@ describe('workerSlotPolicy', () => {
     expect(outcome.requeueAfterMs).toBe(waitMs - 1_000);
   });
 
+  describe('a pod killed from outside is not a crashing pod', () => {
+    /** A pod of slot source-0 carrying `failures`, ended 1 s ago by `exitCode` (reason `reason`) after running `ranMs`. */
+    function ended(failures: number, exitCode: number, ranMs = 10_000, reason = 'Error') {
+      const pod = desiredWorkerPod(j, 'source', 0, failures, settings, failures);
+      failed(exitCode, '2026-11-24T11:59:59Z')(pod);
+      const terminated = pod.status!.containerStatuses![0]!.state!.terminated!;
+      terminated.reason = reason;
+      terminated.startedAt = new Date(terminated.finishedAt!.getTime() - ranMs);
+      return pod;
+    }
+    const replacementFailures = (outcome: ReturnType<typeof plan>) => {
+      const create = outcome.actions?.find((a) => a.kind === 'CreatePod');
+      return create?.kind === 'CreatePod'
+        ? create.pod.metadata!.annotations!['ferry.dev/slot-failures']
+        : undefined;
+    };
+    const others = [workerPod(j, 'source', 1, 0, ready), destination];
+
+    it('a SIGKILLed pod of a slot with many failures waits only the base back-off', () => {
+      expect(plan([ended(5, 137), ...others]).requeueAfterMs).toBe(2_000 - 1_000);
+    });
+
+    it("a SIGKILLed pod's replacement carries the slot's failures unchanged", () => {
+      // Ended 1 s ago, base 2 s: not yet. Ended 10 s ago: replaced.
+      expect(plan([ended(3, 137), ...others]).actions).toEqual([]);
+      const pod = ended(3, 137);
+      pod.status!.containerStatuses![0]!.state!.terminated!.finishedAt = new Date('2026-11-24T11:59:50Z');
+      expect(replacementFailures(plan([pod, ...others]))).toBe('3');
+    });
+
+    it('ten kills in a row never lengthen the back-off', () => {
+      let failures = 0;
+      for (let kill = 0; kill < 10; kill++) {
+        const pod = ended(failures, 137);
+        pod.status!.containerStatuses![0]!.state!.terminated!.finishedAt = new Date('2026-11-24T11:59:50Z');
+        failures = Number(replacementFailures(plan([pod, ...others])));
+      }
+      expect(failures).toBe(0);
+    });
+
+    it('an OOMKilled pod counts as a failure', () => {
+      expect(plan([ended(3, 137, 10_000, 'OOMKilled'), ...others]).requeueAfterMs).toBe(16_000 - 1_000);
+    });
+
+    it('a pod that exits with an error counts as a failure', () => {
+      expect(plan([ended(3, 1), ...others]).requeueAfterMs).toBe(16_000 - 1_000);
+    });
+
+    it("a pod that ran healthy for a while starts its slot's count again", () => {
+      expect(plan([ended(6, 1, 5 * 60_000), ...others]).requeueAfterMs).toBe(2_000 - 1_000);
+    });
+
+    it('a pod that crashes soon after it started keeps doubling', () => {
+      expect(plan([ended(6, 1, 30_000), ...others]).requeueAfterMs).toBe(60_000 - 1_000);
+    });
+  });
+
   it('counts the ready pods of each role in status.workers', () => {
     const outcome = plan([workerPod(j, 'source', 0, 0, ready), workerPod(j, 'source', 1, 0), destination]);
     expect(outcome.status?.workers).toEqual({ sourceReady: 1, destinationReady: 1 });
