@@ -3,40 +3,10 @@
 // The real S3 server never sends a truncated page without its continuation
 // token, so a relay in front of it drops the token from the listing pages.
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { bedEndpoints } from '../../support/bed.ts';
+import { tokenDroppingRelay } from '../../support/tokenDroppingRelay.ts';
 import { S3Store, StorageError } from '../../../storage/index.ts';
 import { collect } from './contract.ts';
-
-/** Forwards every request to `target` unchanged (Host too, so SigV4 holds) and drops listing tokens. */
-async function tokenDroppingRelay(target: URL): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const upstream = http.request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        const chunks: Buffer[] = [];
-        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-        answer.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const relayed = Buffer.from(
-            text.replace(/<NextContinuationToken>[^<]*<\/NextContinuationToken>/g, ''),
-          );
-          res.writeHead(answer.statusCode ?? 502, { ...answer.headers, 'content-length': relayed.length });
-          res.end(relayed);
-        });
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 describe('a listing the S3 server cuts short', () => {
   const { endpoint, region, credentials } = bedEndpoints().s3;
