@@ -6,10 +6,10 @@
 // statusFailureBounds); the ledger keeps less, by count and by bytes: the
 // sample the job's status and events show. The whole list the worker sent goes
 // to the job's failure report (failureReport.ts), not into the record.
-import { boundedReason as boundReason, type ObjectFailure } from '../../api/tasks.ts';
+import { boundedReason, type ObjectFailure } from '../../api/tasks.ts';
 
 /** At most this many failures, and this many bytes of them, in one task record. */
-export const storedFailureBounds = { maxFailures: 10, maxBytes: 16 * 1024, maxReasonChars: 300 } as const;
+export const storedFailureBounds = { maxFailures: 10, maxBytes: 16 * 1024 } as const;
 
 export interface TaskError {
   kind: 'retryable' | 'permanent';
@@ -20,11 +20,6 @@ export interface TaskError {
   failedCount?: number;
   /** Failed keys without reasons: what records and statuses carried before failures existed. */
   keys?: string[];
-}
-
-/** A reason cut to the record's bound (the same rule the worker's statuses follow). */
-export function boundedReason(reason: string, max: number = storedFailureBounds.maxReasonChars): string {
-  return boundReason(reason, max);
 }
 
 /** The failures an error names: its failures, or its bare keys with the error's message as their reason. */

@@ -1,4 +1,5 @@
-import { boundedReason, storedError, storedFailureBounds } from '../../../operator/ledger/storedFailures.ts';
+import { boundedReason, statusFailureBounds } from '../../../api/tasks.ts';
+import { storedError, storedFailureBounds } from '../../../operator/ledger/storedFailures.ts';
 
 describe('what a task record keeps of its failures', () => {
   it('keeps a bounded sample with the count of all, whatever the status carried', () => {
@@ -26,7 +27,7 @@ describe('what a task record keeps of its failures', () => {
 
   it('cuts a long reason keeping its start and its end (the cause is often last)', () => {
     const reason = boundedReason(`write "${'k'.repeat(1000)}": 409 ObjectParentIsFile`);
-    expect(reason.length).toBe(storedFailureBounds.maxReasonChars);
+    expect(reason.length).toBe(statusFailureBounds.maxReasonChars);
     expect(reason).toMatch(/^write "k+…k+": 409 ObjectParentIsFile$/);
   });
 });
