@@ -50,6 +50,12 @@ export interface StatusMessage {
   state: ReportedState;
   /** The reporting pod. */
   worker: string;
+  /**
+   * The stream sequence of the task message the attempt runs from (in a
+   * RUNNING status): when the worker dies, the operator removes that message,
+   * so JetStream does not deliver it again once the task was sent anew.
+   */
+  taskSeq?: number;
   /** Objects (and their bytes) the attempt committed — in a FAILED status too, when it failed in part. */
   objectsDone?: number;
   bytesDone?: number;

@@ -54,7 +54,7 @@ const destinationTries = 3;
 /** The delay before a task handed back is delivered again, by its delivery count. */
 const redeliveryBackoff: Backoff = { initialMs: 1_000, maxMs: 10_000 };
 
-type Outcome = Pick<StatusMessage, 'state' | 'objectsDone' | 'bytesDone' | 'error'>;
+type Outcome = Pick<StatusMessage, 'state' | 'objectsDone' | 'bytesDone' | 'error' | 'taskSeq'>;
 
 /** A task message the worker holds: until it is acked, or handed back at shutdown. */
 interface Held {
@@ -172,7 +172,7 @@ export class SourceTaskLoop {
     metrics?.tasksInFlight.inc();
     const began = process.hrtime.bigint();
     try {
-      await this.report(message, { state: 'RUNNING' });
+      await this.report(message, { state: 'RUNNING', taskSeq: msg.seq });
       const outcome = await this.run(message, held);
       // Handed back at shutdown: another worker reports this task.
       if (held.handedBack) return;

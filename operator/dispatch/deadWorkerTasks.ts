@@ -7,16 +7,20 @@
 // tasks stuck that way. The ledger knows which worker reported each RUNNING
 // task, and the job's pods tell which workers are dead: a pod that ended, or
 // one its slot has replaced. Those tasks are sent again as their next attempt
-// at once, in the same epoch. The message the dead worker held still comes
-// back after the ack-wait; its attempt is older than the ledger's, so what it
-// reports is judged stale: a task may be carried out twice (the same object
-// written again), never counted twice.
+// at once, in the same epoch. The message the dead worker held would come
+// back after the ack-wait and be carried out a second time (the same objects
+// written again), so it is removed from the stream once the task went out
+// anew: the worker named its stream sequence in its RUNNING status. Should
+// the removal fail, the redelivered message is still harmless: its attempt is
+// older than the ledger's, so what it reports is judged stale — a task may be
+// carried out twice, never counted twice.
 //
 // Only RUNNING tasks whose status this engine ingested are looked at (the
 // tasks in the workers' hands): an engine that starts resumes, and the resume
 // re-sends every task in flight anyway.
 import type * as k8s from '@kubernetes/client-node';
-import { labels } from '../../api/names.ts';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { labels, streams } from '../../api/names.ts';
 import type { Logger } from '../../common/logging.ts';
 import type { UpdateOutcome } from '../ledger/taskLedger.ts';
 import { podEnded, podRestarts } from '../reconcile/podState.ts';
@@ -53,6 +57,7 @@ export function workerIsDead(pods: readonly k8s.V1Pod[], worker: string): boolea
 
 export class DeadWorkerTasks {
   private readonly job: JobChannels;
+  private readonly jsm: JetStreamManager;
   private readonly epoch: number;
   private readonly pods: SourcePods;
   private readonly log: Logger;
@@ -61,8 +66,16 @@ export class DeadWorkerTasks {
   private readonly running = new Set<string>();
   private nextAt = 0;
 
-  constructor(job: JobChannels, epoch: number, pods: SourcePods, log: Logger, everyMs = 2_000) {
+  constructor(
+    job: JobChannels,
+    jsm: JetStreamManager,
+    epoch: number,
+    pods: SourcePods,
+    log: Logger,
+    everyMs = 2_000,
+  ) {
     this.job = job;
+    this.jsm = jsm;
     this.epoch = epoch;
     this.pods = pods;
     this.log = log;
@@ -96,6 +109,7 @@ export class DeadWorkerTasks {
     }
     const dispatches: Dispatch[] = [];
     const from = new Set<string>();
+    const heldMessages: number[] = [];
     for (const taskId of [...this.running]) {
       const record = await this.job.ledger.task(taskId);
       if (!record || record.state !== 'RUNNING') {
@@ -107,11 +121,35 @@ export class DeadWorkerTasks {
       if (!task) continue; // the retry rounds and resume deal with a lost definition
       dispatches.push({ task, epoch: this.epoch, attempt: record.attempt + 1 });
       from.add(record.worker);
+      if (record.taskSeq !== undefined) heldMessages.push(record.taskSeq);
       this.running.delete(taskId);
     }
     if (dispatches.length === 0) return 0;
     const sent = (await dispatchTasks(this.job, dispatches)).filter((o) => o.apply).length;
-    this.log.info('tasks held by dead workers sent again', { tasks: sent, workers: [...from] });
+    const removed = await this.removeMessages(heldMessages);
+    this.log.info('tasks held by dead workers sent again', {
+      tasks: sent,
+      workers: [...from],
+      removedMessages: removed,
+    });
     return sent;
+  }
+
+  /**
+   * Removes the task messages dead workers held, after their tasks went out
+   * anew (a removal that fails costs a second run of the task, not a loss).
+   * Returns how many were removed.
+   */
+  private async removeMessages(seqs: readonly number[]): Promise<number> {
+    let removed = 0;
+    for (const seq of seqs) {
+      try {
+        if (await this.jsm.streams.deleteMessage(streams.tasks, seq, false)) removed++;
+      } catch (err) {
+        // Already gone (acknowledged meanwhile) or NATS away: JetStream's redelivery is then judged stale.
+        this.log.debug('could not remove a dead worker’s task message', { seq, error: String(err) });
+      }
+    }
+    return removed;
   }
 }

@@ -27,6 +27,8 @@ export function parseStatusMessage(data: string, jobUid: string): StatusMessage 
   if (!Number.isInteger(m.epoch) || !Number.isInteger(m.attempt)) return 'epoch and attempt must be integers';
   if (!reportedStates.has(m.state as string)) return `unknown state ${String(m.state)}`;
   if (typeof m.worker !== 'string') return 'no worker';
+  if (m.taskSeq !== undefined && !(Number.isSafeInteger(m.taskSeq) && m.taskSeq > 0))
+    return 'taskSeq must be a positive integer';
   return m as StatusMessage;
 }
 

@@ -160,6 +160,7 @@ export class JobEngine {
       delivery: new DeliveryWatch(jsm, job.jobUid, idleCheckMs),
       deadWorkerTasks: new DeadWorkerTasks(
         job,
+        jsm,
         resumed.epoch,
         sourcePodsOf(this.deps.core, this.job.metadata!.namespace!, job.jobUid),
         log,

@@ -46,6 +46,8 @@ export interface TaskRecord extends TaskProgress {
   objects: number;
   bytes: number;
   worker?: string;
+  /** The stream sequence of the task message the worker runs the attempt from (StatusMessage.taskSeq). */
+  taskSeq?: number;
   error?: TaskError;
   /** Bytes and objects the worker reported done. */
   bytesDone?: number;
@@ -75,6 +77,7 @@ export interface StatusUpdate extends TaskProgress {
   taskId: string;
   attemptsBase?: number;
   worker?: string;
+  taskSeq?: number;
   error?: TaskError;
   bytesDone?: number;
   objectsDone?: number;
@@ -334,9 +337,13 @@ export class TaskLedger {
       const { taskId: _id, error, ...progress } = update;
       // A new attempt starts with nothing committed: the counts of the last one are not carried over.
       const next: TaskRecord = { ...current, ...progress, updatedAt: this.clock().toISOString() };
-      if (compareAttempts(update, current) > 0 && update.objectsDone === undefined) {
-        delete next.objectsDone;
-        delete next.bytesDone;
+      if (compareAttempts(update, current) > 0) {
+        if (update.objectsDone === undefined) {
+          delete next.objectsDone;
+          delete next.bytesDone;
+        }
+        // The last attempt's task message is not this one's.
+        if (update.taskSeq === undefined) delete next.taskSeq;
       }
       // The last error stays with the record (a later attempt's states carry none): it tells that the
       // task has a failure list to remove once it succeeds.
