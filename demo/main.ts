@@ -174,7 +174,7 @@ try {
   writeFileSync(
     manifest,
     readFileSync(path.join(repoRoot, 'examples', 's3-to-s3-copy.yaml'), 'utf8').replaceAll(
-      'http://127.0.0.1:9000',
+      'http://minio.minio.svc.cluster.local:9000',
       endpoint,
     ),
   );

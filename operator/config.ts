@@ -1,6 +1,7 @@
 // The operator's configuration, read once from the environment and validated
 // into typed values; an invalid variable stops start-up with its name.
 import os from 'node:os';
+import { imagePullPolicies, type ImagePullPolicy } from '../api/v1alpha1/index.ts';
 import {
   readCredentialPair,
   readNatsAuth,
@@ -18,6 +19,8 @@ export interface OperatorConfig {
   probePort: number;
   reconcileConcurrency: number;
   workerImage: string;
+  /** FERRY_WORKER_IMAGE_PULL_POLICY: the pull policy of worker pods running workerImage; unset: Kubernetes' default. */
+  workerImagePullPolicy?: ImagePullPolicy;
   /** FERRY_LOG_LEVEL given to worker pods; `debug` logs every object a destination commits (an audit trail). */
   workerLogLevel: LogLevel;
   natsUrl: string;
@@ -64,6 +67,14 @@ function logLevel(env: NodeJS.ProcessEnv, name: string, fallback: LogLevel): Log
 }
 
 const configError = (message: string) => new ConfigError(message);
+
+function pullPolicy(env: NodeJS.ProcessEnv, name: string): ImagePullPolicy | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!(imagePullPolicies as readonly string[]).includes(raw))
+    throw new ConfigError(`${name} must be one of ${imagePullPolicies.join(', ')}, got "${raw}"`);
+  return raw as ImagePullPolicy;
+}
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -113,6 +124,7 @@ export function loadOperatorConfig(env: NodeJS.ProcessEnv = process.env): Operat
     probePort,
     reconcileConcurrency: positiveInt(env, 'FERRY_RECONCILE_CONCURRENCY', 4),
     workerImage: required(env, 'FERRY_WORKER_IMAGE'),
+    workerImagePullPolicy: pullPolicy(env, 'FERRY_WORKER_IMAGE_PULL_POLICY'),
     workerLogLevel: logLevel(env, 'FERRY_WORKER_LOG_LEVEL', 'info'),
     natsUrl: url('FERRY_NATS_URL', required(env, 'FERRY_NATS_URL'), ['nats:', 'tls:']),
     etcdEndpoints: required(env, 'FERRY_ETCD_ENDPOINTS')

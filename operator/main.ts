@@ -64,6 +64,7 @@ function replicationController(
       identity: config.identity,
       settings: {
         defaultImage: config.workerImage,
+        defaultImagePullPolicy: config.workerImagePullPolicy,
         natsUrl: config.natsUrl,
         workerLogLevel: config.workerLogLevel,
         podRestartBackoffBaseMs: config.podRestartBackoffBaseMs,

@@ -14,6 +14,8 @@ import {
   poolPlacement,
   storeConfig,
   storeVolumes,
+  workerImage,
+  workerImagePullPolicy,
   workerPool,
   type WorkerPodSettings,
 } from './workerPods.ts';
@@ -55,7 +57,7 @@ export function isUploadAbortPod(pod: k8s.V1Pod): boolean {
 export function uploadAbortPod(
   job: ReplicationJob,
   uploads: readonly UploadToAbort[],
-  settings: Pick<WorkerPodSettings, 'defaultImage' | 'workerLogLevel'>,
+  settings: Pick<WorkerPodSettings, 'defaultImage' | 'defaultImagePullPolicy' | 'workerLogLevel'>,
 ): k8s.V1Pod {
   const store = job.spec.destination;
   const { volumes, mounts } = storeVolumes(store, 'destination');
@@ -80,8 +82,8 @@ export function uploadAbortPod(
       containers: [
         {
           name: 'abort-uploads',
-          image: job.spec.workers?.image ?? settings.defaultImage,
-          imagePullPolicy: job.spec.workers?.imagePullPolicy,
+          image: workerImage(job, settings),
+          imagePullPolicy: workerImagePullPolicy(job, settings),
           command: ['node', 'worker/main.js'],
           env: [
             { name: workerEnv.store, value: JSON.stringify(storeConfig(store)) },

@@ -1,7 +1,7 @@
 // The worker pods of a job (ADR 0003): what each one should look like. Pure: the same job
 // and slot always give the same pod, so a repeated create is harmless.
 import type * as k8s from '@kubernetes/client-node';
-import type { ReplicationJob, Store, WorkerPool } from '../../api/v1alpha1/index.ts';
+import type { ImagePullPolicy, ReplicationJob, Store, WorkerPool } from '../../api/v1alpha1/index.ts';
 import { parseByteQuantity } from '../../api/quantity.ts';
 import {
   annotations,
@@ -19,6 +19,8 @@ import { workerNatsPodAccess } from './workerNatsAccess.ts';
 export interface WorkerPodSettings {
   /** Image used unless spec.workers.image overrides it. */
   defaultImage: string;
+  /** The pull policy of pods running defaultImage (the chart's, e.g. Never for a node's own images); unset: Kubernetes'. */
+  defaultImagePullPolicy?: ImagePullPolicy;
   /** NATS URL the workers use for tasks and status. */
   natsUrl: string;
   /** The workers' FERRY_LOG_LEVEL (info when unset). */
@@ -32,6 +34,23 @@ export interface WorkerPodSettings {
    * the TLS files and credentials workers connect with; none: plain NATS.
    */
   natsSecretData?: Readonly<Record<string, string>>;
+}
+
+/** The job's own worker image, or the operator's. */
+export function workerImage(job: ReplicationJob, settings: Pick<WorkerPodSettings, 'defaultImage'>): string {
+  return job.spec.workers?.image ?? settings.defaultImage;
+}
+
+/**
+ * The job's pull policy; else, for the operator's image only, the operator's
+ * (a job's own image is pulled as Kubernetes pulls any image).
+ */
+export function workerImagePullPolicy(
+  job: ReplicationJob,
+  settings: Pick<WorkerPodSettings, 'defaultImagePullPolicy'>,
+): ImagePullPolicy | undefined {
+  const workers = job.spec.workers;
+  return workers?.imagePullPolicy ?? (workers?.image ? undefined : settings.defaultImagePullPolicy);
 }
 
 /** Where a filesystem store's volume is mounted in a worker pod. */
@@ -236,8 +255,8 @@ function workerPodSpec(
     containers: [
       {
         name: 'worker',
-        image: job.spec.workers?.image ?? settings.defaultImage,
-        imagePullPolicy: job.spec.workers?.imagePullPolicy,
+        image: workerImage(job, settings),
+        imagePullPolicy: workerImagePullPolicy(job, settings),
         command: ['node', 'worker/main.js'],
         ports: [{ name: 'http', containerPort: workerPort, protocol: 'TCP' }],
         env: [

@@ -148,7 +148,7 @@ describe('the Helm chart helm/ferry', () => {
     });
 
     it('has one values file per case under ci/', () => {
-      expect(valueSets).toEqual(['default', 'external-tls', 'monitoring', 'watch-namespace']);
+      expect(valueSets).toEqual(['default', 'external-tls', 'local-images', 'monitoring', 'watch-namespace']);
     });
 
     it('passes helm lint --strict with the defaults', async () => {
@@ -521,6 +521,11 @@ describe('the Helm chart helm/ferry', () => {
           [operator, ['list', 'secrets', '--all-namespaces'], 'no'],
           [operator, ['watch', 'secrets', '-n', namespace], 'no'],
           [operator, ['update', 'secrets/photos-worker-token', '-n', other], 'no'],
+          // A NATS credential rotation reaches each job's worker Secret by a merge patch.
+          [operator, ['patch', 'secrets/photos-worker-token', '-n', other], 'yes'],
+          [operator, ['update', 'replicationjobs.ferry.dev', '-n', other], 'no'],
+          [operator, ['update', 'replicationjobs.ferry.dev', '--subresource=status', '-n', other], 'no'],
+          [operator, ['patch', 'events', '-n', other], 'no'],
           // Its own leader Lease, in the release namespace only.
           [operator, ['get', 'leases.coordination.k8s.io/ferry-leader', '-n', namespace], 'yes'],
           [operator, ['update', 'leases.coordination.k8s.io/ferry-leader', '-n', namespace], 'yes'],

@@ -62,7 +62,18 @@ describe('the operator configuration', () => {
     );
   });
 
+  it("reads the worker pods' image pull policy", () => {
+    expect(loadOperatorConfig(base).workerImagePullPolicy).toBeUndefined();
+    expect(
+      loadOperatorConfig({ ...base, FERRY_WORKER_IMAGE_PULL_POLICY: 'Never' }).workerImagePullPolicy,
+    ).toBe('Never');
+  });
+
   const invalid: Record<string, [Record<string, string>, string]> = {
+    'an unknown worker image pull policy': [
+      { ...base, FERRY_WORKER_IMAGE_PULL_POLICY: 'Sometimes' },
+      'FERRY_WORKER_IMAGE_PULL_POLICY must be one of Always, IfNotPresent, Never, got "Sometimes"',
+    ],
     'no worker image': [{ ...base, FERRY_WORKER_IMAGE: '' }, 'FERRY_WORKER_IMAGE is required'],
     'a NATS URL with the wrong scheme': [
       { ...base, FERRY_NATS_URL: 'http://nats:4222' },

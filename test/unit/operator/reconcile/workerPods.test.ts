@@ -1,5 +1,6 @@
 import { workerEnv, workerTokenSecretName } from '../../../../api/names.ts';
 import { desiredWorkerPod } from '../../../../operator/reconcile/workerPods.ts';
+import { uploadAbortPod } from '../../../../operator/reconcile/uploadAbortPod.ts';
 import { job, settings } from '../../../support/fixtures.ts';
 
 describe('a worker pod', () => {
@@ -124,5 +125,32 @@ describe('a worker pod', () => {
 
   it('is not restarted in place: the operator replaces failed pods with back-off', () => {
     expect(source.spec!.restartPolicy).toBe('Never');
+  });
+
+  describe("pulls the operator's image with the operator's pull policy (FERRY_WORKER_IMAGE_PULL_POLICY)", () => {
+    const never = { ...settings, defaultImagePullPolicy: 'Never' as const };
+    const container = (pod: typeof source) => pod.spec!.containers[0]!;
+
+    it("the operator's image: its pull policy, in worker and upload-abort pods alike", () => {
+      expect(container(desiredWorkerPod(j, 'source', 0, 0, never))).toMatchObject({
+        image: settings.defaultImage,
+        imagePullPolicy: 'Never',
+      });
+      expect(container(uploadAbortPod(j, [], never)).imagePullPolicy).toBe('Never');
+      // Unset: Kubernetes' default, and pods made before the setting keep their digest.
+      expect(container(source).imagePullPolicy).toBeUndefined();
+    });
+
+    it("a job's own pull policy wins; a job's own image is never pulled by the operator's policy", () => {
+      const own = job('own');
+      own.spec.workers = { imagePullPolicy: 'Always' };
+      expect(container(desiredWorkerPod(own, 'source', 0, 0, never)).imagePullPolicy).toBe('Always');
+      own.spec.workers = { image: 'registry.example/ferry:custom' };
+      expect(container(desiredWorkerPod(own, 'source', 0, 0, never))).toMatchObject({
+        image: 'registry.example/ferry:custom',
+      });
+      expect(container(desiredWorkerPod(own, 'source', 0, 0, never)).imagePullPolicy).toBeUndefined();
+      expect(container(uploadAbortPod(own, [], never)).imagePullPolicy).toBeUndefined();
+    });
   });
 });
