@@ -14,7 +14,7 @@ help: ## Show this help.
 ##@ Setup
 
 .PHONY: tools
-tools: ## Build/install the pinned Node 24, kube-apiserver, kubectl, etcd, nats-server, versitygw and helm into .tools/.
+tools: ## Provision into .tools/: the pinned Node 24, servers, helm, the real node (kubelet, containerd, CoreDNS; apt packages) and the base images.
 	@bash tools/install.sh
 
 node_modules/.installed: package.json package-lock.json | tools
@@ -64,12 +64,17 @@ demo: deps ## Run the main job locally on the embedded bed.
 ##@ Test
 
 .PHONY: test
-test: deps ## Run every test: unit, and integration against the real local servers.
+test: deps image ## Run every test: unit, integration against the real local servers, and the real-node tier (e2e).
 	npm test
+	npm run test:e2e
 
 .PHONY: test-unit
 test-unit: deps ## Run the unit tests only (no servers).
 	npm run test:unit
+
+.PHONY: e2e
+e2e: deps image ## Run the real-node tier: the image, the cluster tier, and Ferry installed by its chart on a real kubelet.
+	npm run test:e2e
 
 .PHONY: test-integration
 test-integration: deps ## Run the integration tests against the local bed.
@@ -81,9 +86,17 @@ test-integration: deps ## Run the integration tests against the local bed.
 build: deps ## Compile api/, operator/ and worker/ to dist/ (what the image runs).
 	npx tsc -p tsconfig.build.json
 
-IMAGE ?= ferry:dev
+# The image `make image` builds, and the local base it builds on (tools/install.sh
+# makes the base from debootstrap + the pinned Node, as no registry is reachable).
+IMAGE ?= localhost/ferry/ferry:dev
+NODE_VERSION := $(shell sed -n 's/^NODE_VERSION=//p' tools/install.sh)
+BASE_IMAGE ?= localhost/ferry/node-base:$(NODE_VERSION)-bookworm
+.PHONY: image
+image: tools ## Build $(IMAGE) from the Dockerfile with podman on the local base; export it to .tools/images/.
+	@bash tools/image/ferry-image.sh $(IMAGE) $(BASE_IMAGE)
+
 .PHONY: docker-build
-docker-build: ## Build the container image $(IMAGE) (needs a Docker engine).
+docker-build: ## Build $(IMAGE) with a Docker engine on the upstream node base (needs a registry).
 	docker build -t $(IMAGE) .
 
 .PHONY: generate

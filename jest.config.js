@@ -16,6 +16,8 @@ const tsJest = [
 ];
 
 const common = {
+  // .tools/ holds the bed's binaries and podman's image store (which carries package.json files).
+  modulePathIgnorePatterns: ['<rootDir>/.tools/'],
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': tsJest },
   testEnvironment: 'node',
@@ -37,5 +39,29 @@ export default {
       globalSetup: '<rootDir>/test/bed/jest-global-setup.ts',
       globalTeardown: '<rootDir>/test/bed/jest-global-teardown.ts',
     },
+    // The real-node tier (make e2e, after make image): run one project at a
+    // time, in band — each starts its own cluster on the one bridge (ferry0).
+    {
+      // The image as built (test/image/): the compiled entrypoints under podman.
+      ...common,
+      displayName: 'image',
+      testMatch: ['<rootDir>/test/image/**/*.test.ts'],
+    },
+    {
+      // The cluster tier (test/cluster/): each file starts the parts it needs itself.
+      ...common,
+      displayName: 'cluster',
+      testMatch: ['<rootDir>/test/cluster/**/*.test.ts'],
+    },
+    {
+      // Ferry installed by its chart on the real node (test/e2e/).
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/e2e/jest-global-setup.ts',
+      globalTeardown: '<rootDir>/test/e2e/jest-global-teardown.ts',
+    },
   ],
+  // Jest's order, but the e2e file that uninstalls the release last.
+  testSequencer: '<rootDir>/test/e2e/sequencer.js',
 };

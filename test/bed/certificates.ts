@@ -80,16 +80,52 @@ async function issue(
   return { cert, key };
 }
 
-/** Another client certificate from the CA in `dir` (made by createControlPlanePki), e.g. to rotate one. */
+/**
+ * Another client certificate from the CA in `dir` (made by createControlPlanePki), e.g. to rotate one.
+ * `organization` is the Kubernetes group the certificate's user is in (e.g. system:nodes).
+ */
 export function issueClientCertificate(
   dir: string,
   name: string,
   commonName: string,
+  organization?: string,
 ): Promise<{ cert: string; key: string }> {
-  return issue(dir, name, `/CN=${commonName}`, 'extendedKeyUsage=clientAuth\n');
+  const subject = organization ? `/O=${organization}/CN=${commonName}` : `/CN=${commonName}`;
+  return issue(dir, name, subject, 'extendedKeyUsage=clientAuth\n');
 }
 
-export async function createControlPlanePki(dir: string): Promise<ControlPlanePki> {
+/** A serving certificate from the CA in `dir` for these IP addresses and DNS names. */
+export function issueServingCertificate(
+  dir: string,
+  name: string,
+  commonName: string,
+  names: { ips: readonly string[]; dnsNames: readonly string[] },
+): Promise<{ cert: string; key: string }> {
+  return issue(dir, name, `/CN=${commonName}`, servingExtensions(names));
+}
+
+function servingExtensions(names: { ips: readonly string[]; dnsNames: readonly string[] }): string {
+  const alt = [...names.ips.map((ip) => `IP:${ip}`), ...names.dnsNames.map((dns) => `DNS:${dns}`)];
+  return `subjectAltName=${alt.join(',')}\nextendedKeyUsage=serverAuth\n`;
+}
+
+export interface PkiOptions {
+  /**
+   * The IP addresses kube-apiserver's serving certificate is valid for; today's loopback bed by
+   * default. The cluster tier adds the node's address and the `kubernetes` Service's cluster IP.
+   */
+  apiServerIps?: readonly string[];
+}
+
+const apiServerDnsNames = [
+  'localhost',
+  'kubernetes',
+  'kubernetes.default',
+  'kubernetes.default.svc',
+  'kubernetes.default.svc.cluster.local',
+];
+
+export async function createControlPlanePki(dir: string, options: PkiOptions = {}): Promise<ControlPlanePki> {
   await openssl(
     [
       'req',
@@ -110,12 +146,10 @@ export async function createControlPlanePki(dir: string): Promise<ControlPlanePk
     ],
     dir,
   );
-  const serving = await issue(
-    dir,
-    'apiserver',
-    '/CN=kube-apiserver',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n',
-  );
+  const serving = await issueServingCertificate(dir, 'apiserver', 'kube-apiserver', {
+    ips: options.apiServerIps ?? ['127.0.0.1', '10.0.0.1'],
+    dnsNames: apiServerDnsNames,
+  });
   const admin = await issue(
     dir,
     'admin',
@@ -138,25 +172,34 @@ export async function createControlPlanePki(dir: string): Promise<ControlPlanePk
 
 /** A kubeconfig with the certificates embedded, so it works from any directory. */
 export async function kubeconfigFor(pki: ControlPlanePki, server: string): Promise<string> {
+  return kubeconfigWithClientCertificate(pki.caCert, server, 'ferry-admin', {
+    cert: pki.adminCert,
+    key: pki.adminKey,
+  });
+}
+
+/** A kubeconfig for the user of a client certificate (embedded), e.g. a kubelet or kube-scheduler. */
+export async function kubeconfigWithClientCertificate(
+  caCert: string,
+  server: string,
+  user: string,
+  client: { cert: string; key: string },
+): Promise<string> {
   const b64 = async (file: string) => (await readFile(file)).toString('base64');
   const config = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [
-      { name: 'ferry-bed', cluster: { server, 'certificate-authority-data': await b64(pki.caCert) } },
-    ],
+    clusters: [{ name: 'ferry-bed', cluster: { server, 'certificate-authority-data': await b64(caCert) } }],
     users: [
       {
-        name: 'ferry-admin',
+        name: user,
         user: {
-          'client-certificate-data': await b64(pki.adminCert),
-          'client-key-data': await b64(pki.adminKey),
+          'client-certificate-data': await b64(client.cert),
+          'client-key-data': await b64(client.key),
         },
       },
     ],
-    contexts: [
-      { name: 'ferry-bed', context: { cluster: 'ferry-bed', user: 'ferry-admin', namespace: 'default' } },
-    ],
+    contexts: [{ name: 'ferry-bed', context: { cluster: 'ferry-bed', user, namespace: 'default' } }],
     'current-context': 'ferry-bed',
   };
   // JSON is valid YAML: kubectl and client-node both read it.

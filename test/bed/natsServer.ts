@@ -17,6 +17,8 @@ export interface NatsServerOptions {
   auth?: { user: string; password: string };
   /** Names the server's directory under the bed directory (several servers in one bed). */
   name?: string;
+  /** The address clients connect to: loopback, or the cluster tier's bridge address, where pods reach it. */
+  host?: string;
 }
 
 export class NatsServer extends BedServer {
@@ -29,8 +31,9 @@ export class NatsServer extends BedServer {
     const storeDir = path.join(dir, 'jetstream');
     mkdirSync(storeDir, { recursive: true });
     // JSON is a valid nats-server configuration file.
+    const host = options.host ?? '127.0.0.1';
     const config = {
-      listen: `127.0.0.1:${port}`,
+      listen: `${host}:${port}`,
       http: `127.0.0.1:${monitorPort}`,
       server_name: options.name ?? 'ferry-bed',
       jetstream: { store_dir: storeDir },
@@ -54,7 +57,7 @@ export class NatsServer extends BedServer {
       { name: options.name ?? 'nats-server', command: toolPath('nats-server'), args: ['-c', configFile] },
       20_000,
     );
-    this.url = `${options.tls ? 'tls' : 'nats'}://127.0.0.1:${port}`;
+    this.url = `${options.tls ? 'tls' : 'nats'}://${host}:${port}`;
     this.monitorUrl = `http://127.0.0.1:${monitorPort}`;
   }
 

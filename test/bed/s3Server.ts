@@ -26,7 +26,7 @@ export class S3Server extends BedServer {
   /** The CA file a client trusts for an HTTPS endpoint. */
   readonly caFile: string | undefined;
 
-  private constructor(bedDir: string, name: string, port: number, tls?: S3Tls) {
+  private constructor(bedDir: string, name: string, port: number, tls?: S3Tls, host = '127.0.0.1') {
     const rootDir = path.join(bedDir, name);
     mkdirSync(rootDir, { recursive: true });
     const credentials = {
@@ -40,7 +40,7 @@ export class S3Server extends BedServer {
         command: toolPath('versitygw'),
         args: [
           '--port',
-          `127.0.0.1:${port}`,
+          `${host}:${port}`,
           '--access',
           credentials.accessKeyId,
           '--secret',
@@ -59,14 +59,18 @@ export class S3Server extends BedServer {
       },
       20_000,
     );
-    this.endpoint = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+    this.endpoint = `${tls ? 'https' : 'http'}://${host}:${port}`;
     this.caFile = tls?.caFile;
     this.credentials = credentials;
   }
 
-  /** With `tls`, the server speaks HTTPS with that certificate (for 127.0.0.1). */
-  static async create(bedDir: string, name = 's3', tls?: S3Tls): Promise<S3Server> {
-    return new S3Server(bedDir, name, await freePort(), tls);
+  /**
+   * With `tls`, the server speaks HTTPS with that certificate (for 127.0.0.1).
+   * `host`: the address it listens on — loopback, or the cluster tier's bridge
+   * address, where pods reach it.
+   */
+  static async create(bedDir: string, name = 's3', tls?: S3Tls, host?: string): Promise<S3Server> {
+    return new S3Server(bedDir, name, await freePort(), tls, host);
   }
 
   protected async isReady(): Promise<boolean> {

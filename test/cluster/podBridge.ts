@@ -1,0 +1,54 @@
+// The bridge the pods' veths hang on (clusterNetwork.ts): created in the host's
+// network namespace by the bed, deleted by its teardown. Its presence is also
+// the cluster tier's lock: there is one ferry0 per machine, so a second tier
+// started while one runs fails here with a clear error instead of sharing it.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { bridgeName, hostAddress, podPrefixLength } from './clusterNetwork.ts';
+
+const run = promisify(execFile);
+
+async function ip(args: string[]): Promise<string> {
+  try {
+    return (await run('ip', args)).stdout;
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    throw new Error(`ip ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`, { cause: err });
+  }
+}
+
+export async function bridgeExists(): Promise<boolean> {
+  return (await ip(['-o', 'link', 'show'])).split('\n').some((line) => line.includes(` ${bridgeName}:`));
+}
+
+/**
+ * Creates ferry0 with the host's address, up. If it exists (another tier runs), waits up to
+ * `waitMs` for it to go, then fails. Creating the link is atomic, so of two tiers starting at
+ * once exactly one gets it.
+ */
+export async function createPodBridge(waitMs = 0): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await ip(['link', 'add', bridgeName, 'type', 'bridge']);
+      break;
+    } catch (err) {
+      if (!(await bridgeExists())) throw err;
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `bridge ${bridgeName} already exists: another cluster tier is running on this machine ` +
+            `(or one died without its watchdog; 'ip link del ${bridgeName}' once nothing uses it)`,
+          { cause: err },
+        );
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+  await ip(['addr', 'add', `${hostAddress}/${podPrefixLength}`, 'dev', bridgeName]);
+  await ip(['link', 'set', bridgeName, 'up']);
+}
+
+/** Deletes ferry0 (and with it the route to the pod subnet); nothing if it is gone. */
+export async function deletePodBridge(): Promise<void> {
+  if (await bridgeExists()) await ip(['link', 'del', bridgeName]);
+}
