@@ -400,7 +400,9 @@ export interface ReplicationJobStatus {
   /**
    * Latest observations of the job's state, one per type. Ready: all worker pods are running and ready.
    * Complete: the job finished successfully (kubectl wait --for=condition=Complete). Failed: the job
-   * finished unsuccessfully. Suspended: spec.suspend is in effect. Reconciling and Stalled follow the
+   * finished unsuccessfully. Suspended: spec.suspend is in effect. Degraded: the job's engine waits for
+   * a store, the ledger's etcd or NATS to answer (StoreUnreachable, LedgerUnreachable, LedgerOutOfSpace,
+   * NatsUnreachable); False/Reachable once the outage is over. Reconciling and Stalled follow the
    * kstatus convention.
    */
   conditions?: Condition[];

@@ -5,6 +5,7 @@
 // only the tasks the ledger does not hold as SUCCEEDED.
 import { labels } from '../../api/names.ts';
 import { kubectl } from './support/cli.ts';
+import { podsWithNodeAndImage } from './support/ferryCluster.ts';
 import { expectCopiedWhole, jobFile, readJob, startPacedJob } from './support/world.ts';
 
 const file = jobFile('e2e-faults');
@@ -29,6 +30,8 @@ async function podNames(ns: string, selector: string): Promise<string[]> {
 
 it('completes after its source worker pod is force-deleted mid-copy', async () => {
   const { contents, uid } = await startPacedJob(file, 'pod-forced', pace);
+  const workers = await podsWithNodeAndImage(e2e.kubeconfig, namespace, `${labels.jobUid}=${uid}`);
+  process.stderr.write(`e2e: the job's worker pods:\n${workers}\n`);
   const [pod] = await podNames(namespace, `${labels.jobUid}=${uid},${labels.role}=source`);
   expect(pod).toBeDefined();
   await kubectl(e2e.kubeconfig, ['delete', 'pod', pod!, '-n', namespace, '--grace-period=0', '--force']);

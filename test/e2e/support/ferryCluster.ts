@@ -4,6 +4,7 @@
 // bundled NATS and etcd — exactly what a user installs, under the chart's
 // ServiceAccount and RBAC. Test files reach it through FERRY_E2E.
 import { readFileSync } from 'node:fs';
+import type * as k8s from '@kubernetes/client-node';
 import path from 'node:path';
 import { ClusterPlane } from '../../cluster/clusterPlane.ts';
 import { hostAddress } from '../../cluster/clusterNetwork.ts';
@@ -152,15 +153,36 @@ export async function installRelease(
   log(`e2e: the release's pods:\n${await podsWithNodeAndImage(kubeconfig, releaseNamespace)}`);
 }
 
-/** `kubectl get pods` of `namespace` with each pod's node and image: where and what runs. */
-export async function podsWithNodeAndImage(kubeconfig: string, namespace: string): Promise<string> {
+/**
+ * The pods of `namespace` (matching `selector`), each with its node, image and
+ * start-up time (created → Ready, from the pod's own conditions): where and
+ * what runs, and how long the real node took to start it.
+ */
+export async function podsWithNodeAndImage(
+  kubeconfig: string,
+  namespace: string,
+  selector?: string,
+): Promise<string> {
   const { stdout } = await kubectl(kubeconfig, [
     'get',
     'pods',
     '-n',
     namespace,
+    ...(selector ? ['-l', selector] : []),
     '-o',
-    'custom-columns=POD:.metadata.name,NODE:.spec.nodeName,IMAGE:.spec.containers[*].image,STATUS:.status.phase',
+    'json',
   ]);
-  return stdout;
+  const pods = (JSON.parse(stdout) as { items: k8s.V1Pod[] }).items;
+  return pods.map(describePod).join('\n');
+}
+
+function describePod(pod: k8s.V1Pod): string {
+  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'True');
+  const created = pod.metadata?.creationTimestamp;
+  const startup =
+    ready?.lastTransitionTime && created
+      ? `ready ${(new Date(ready.lastTransitionTime).getTime() - new Date(created).getTime()) / 1000} s after creation`
+      : `not ready (${pod.status?.phase})`;
+  const images = (pod.spec?.containers ?? []).map((c) => c.image).join(',');
+  return `  ${pod.metadata?.name} on ${pod.spec?.nodeName}: ${images}, ${startup}`;
 }
