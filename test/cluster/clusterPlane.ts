@@ -31,8 +31,8 @@ import {
   type LocalVolume,
   type LocalVolumeOptions,
 } from './localVolumes.ts';
-import { reapNode, saveIpForwarding, type ReapReport } from './nodeReaper.ts';
-import { createPodBridge } from './podBridge.ts';
+import { reapAbandonedTier, reapNode, saveIpForwarding, type ReapReport } from './nodeReaper.ts';
+import { abandonedHolder, createPodBridge, recordBridgeHolder } from './podBridge.ts';
 import { PodNetworkGuard, serviceNetworkServers } from './serviceNetwork.ts';
 
 const run = promisify(execFile);
@@ -120,13 +120,20 @@ export class ClusterPlane {
     if (!existsSync(sandboxArchive)) {
       throw new Error(`sandbox image archive ${sandboxArchive} not found: run 'make tools' first`);
     }
-    await createPodBridge(options.waitForMachineMs); // first: it fails fast if another tier runs
+    // A tier ended without a teardown, its watchdog too (a stopped session), is reaped first.
+    const abandoned = abandonedHolder();
+    if (abandoned) {
+      log(`cluster: reaping an abandoned tier (${abandoned.dir}, owner pid ${abandoned.pid} gone)`);
+      await reapAbandonedTier(abandoned.dir);
+    }
     const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), 'ferry-cluster-'));
+    // First: it fails fast if another tier runs.
+    await createPodBridge({ pid: process.pid, dir }, options.waitForMachineMs);
     mkdirSync(path.join(dir, 'pki'), { recursive: true });
     mkdirSync(path.join(dir, 'pids'), { recursive: true });
     if (options.keepDir) writeFileSync(path.join(dir, 'keep'), '');
     saveIpForwarding(dir);
-    startWatchdog(dir);
+    recordBridgeHolder({ pid: process.pid, watchdogPid: startWatchdog(dir), dir });
     const started: ClusterServer[] = [];
     const startOne = async (server: ClusterServer) => {
       const began = Date.now();
@@ -329,7 +336,8 @@ async function teardownNode(dir: string, keepDir: boolean): Promise<ReapReport> 
 
 const watchdogPidFile = 'watchdog.pid';
 
-function startWatchdog(dir: string): void {
+/** Starts the tier's watchdog; returns its pid. */
+function startWatchdog(dir: string): number {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'clusterWatchdog.ts');
   const child = spawn(process.execPath, [script, String(process.pid), dir], {
     detached: true,
@@ -337,6 +345,7 @@ function startWatchdog(dir: string): void {
   });
   child.unref();
   writeFileSync(path.join(dir, watchdogPidFile), String(child.pid));
+  return child.pid!;
 }
 
 async function watchdogGone(pid: number, timeoutMs: number): Promise<void> {

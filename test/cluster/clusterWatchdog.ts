@@ -4,9 +4,9 @@
 // and the containers, mounts, the bridge. Started detached by ClusterPlane:
 //   node clusterWatchdog.ts OWNER_PID BED_DIR
 // It exits on its own when BED_DIR/pids disappears (a clean teardown).
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { reapNode } from './nodeReaper.ts';
+import { reapAbandonedTier } from './nodeReaper.ts';
 
 const [ownerArg, bedDir] = process.argv.slice(2);
 const ownerPid = Number(ownerArg);
@@ -25,25 +25,6 @@ function alive(pid: number): boolean {
   }
 }
 
-function killServerGroups(): void {
-  for (const file of existsSync(pidsDir) ? readdirSync(pidsDir) : []) {
-    const pid = Number(readFileSync(path.join(pidsDir, file), 'utf8'));
-    if (!Number.isInteger(pid) || pid <= 1) continue;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-async function reap(): Promise<void> {
-  killServerGroups();
-  await reapNode(bedDir!);
-  if (!existsSync(path.join(bedDir!, 'keep'))) rmSync(bedDir!, { recursive: true, force: true });
-  else rmSync(pidsDir, { recursive: true, force: true });
-}
-
 const timer = setInterval(() => {
   if (!existsSync(pidsDir)) {
     clearInterval(timer);
@@ -51,7 +32,7 @@ const timer = setInterval(() => {
   }
   if (!alive(ownerPid)) {
     clearInterval(timer);
-    reap().catch((err: Error) => {
+    reapAbandonedTier(bedDir).catch((err: Error) => {
       console.error(`cluster watchdog: ${err.message}`);
       process.exitCode = 1;
     });

@@ -183,6 +183,35 @@ describe('the cluster tier node', () => {
   });
 
   it('is reaped by its watchdog when its owner is killed, pods and all', async () => {
+    const { owner, endpoints } = await tierOfAnotherProcess();
+    owner.kill('SIGKILL');
+    const reaped = Date.now();
+    expect(await waitForNoLeftovers(endpoints.dir, 30_000)).toEqual([]);
+    log(`node.test: the watchdog reaped the tier ${Date.now() - reaped} ms after its owner died`);
+  }, 360_000);
+
+  it('reaps, when it starts, a tier whose owner and watchdog were both killed', async () => {
+    // A session stopped mid-run: every process it left is ended, the bridge and host state stay.
+    const { owner, endpoints } = await tierOfAnotherProcess();
+    const watchdogPid = Number(readFileSync(path.join(endpoints.dir, 'watchdog.pid'), 'utf8'));
+    process.kill(watchdogPid, 'SIGKILL');
+    owner.kill('SIGKILL');
+    await once(owner, 'exit');
+    await new Promise((r) => setTimeout(r, 2_000)); // a watchdog still alive would have reaped by now
+    expect(await bridgeExists()).toBe(true);
+
+    const next = await ClusterPlane.start({ log });
+    try {
+      expect(existsSync(endpoints.dir)).toBe(false);
+      expect(next.nodeName).toBeDefined();
+    } finally {
+      await next.stop();
+    }
+    expect(await leftovers(next.dir)).toEqual([]);
+  }, 360_000);
+
+  /** A tier started by another process (cli.ts up) with a Ready pod on it, as a killed session leaves one. */
+  async function tierOfAnotherProcess(): Promise<{ owner: ChildProcess; endpoints: ClusterEndpoints }> {
     const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli.ts');
     const owner: ChildProcess = spawn(process.execPath, [cli, 'up'], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -207,9 +236,6 @@ describe('the cluster tier node', () => {
       throw err;
     }
 
-    owner.kill('SIGKILL');
-    const reaped = Date.now();
-    expect(await waitForNoLeftovers(endpoints!.dir, 30_000)).toEqual([]);
-    log(`node.test: the watchdog reaped the tier ${Date.now() - reaped} ms after its owner died`);
-  }, 360_000);
+    return { owner, endpoints: endpoints! };
+  }
 });

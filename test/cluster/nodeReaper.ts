@@ -50,6 +50,30 @@ export async function reapNode(bedDir: string): Promise<ReapReport> {
   return { killed, unmounted };
 }
 
+/**
+ * Reaps a tier whose owner died without a teardown: kills the bed's server process groups
+ * (their pids under `bedDir/pids`), reaps the node, and removes the directory unless it is kept.
+ * Run by the tier's watchdog, and by the next tier's start when the watchdog died too.
+ */
+export async function reapAbandonedTier(bedDir: string): Promise<void> {
+  killServerGroups(path.join(bedDir, 'pids'));
+  await reapNode(bedDir);
+  if (!existsSync(path.join(bedDir, 'keep'))) rmSync(bedDir, { recursive: true, force: true });
+  else rmSync(path.join(bedDir, 'pids'), { recursive: true, force: true });
+}
+
+function killServerGroups(pidsDir: string): void {
+  for (const file of existsSync(pidsDir) ? readdirSync(pidsDir) : []) {
+    const pid = Number(readFileSync(path.join(pidsDir, file), 'utf8'));
+    if (!Number.isInteger(pid) || pid <= 1) continue;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 const ipForwardFile = '/proc/sys/net/ipv4/ip_forward';
 
 /**

@@ -52,8 +52,9 @@ export class ServiceNetworkTestBed {
 
   static async start(): Promise<ServiceNetworkTestBed> {
     // One tier per machine: wait for another (e.g. a test file of the same jest run) to finish.
-    await createPodBridge(bridgeWaitMs);
-    const bed = new ServiceNetworkTestBed(mkdtempSync(path.join(os.tmpdir(), 'ferry-svcnet-')));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ferry-svcnet-'));
+    await createPodBridge({ pid: process.pid, dir }, bridgeWaitMs);
+    const bed = new ServiceNetworkTestBed(dir);
     bed.undo.push({ name: 'bridge', stop: deletePodBridge });
     try {
       await bed.startParts();
