@@ -87,13 +87,30 @@ export class StatusIngestor {
     }
     let outcomes: UpdateOutcome[];
     try {
-      outcomes = await this.job.ledger.applyUpdates(valid.map((v) => v.update));
+      outcomes = await this.job.ledger.applyUpdates(
+        valid.map((v) => v.update),
+        'workers',
+      );
     } catch (err) {
       // Nothing was committed for this batch (or part of it, idempotently): hand it back.
       for (const { msg } of valid) msg.nak(1_000);
       throw err;
     }
     await Promise.all(valid.map(({ msg }) => msg.ackAck()));
+    this.warnOfUnissued(outcomes);
     return outcomes;
+  }
+
+  /** Statuses for attempts the engine never issued are ignored, and said: something publishes as a worker. */
+  private warnOfUnissued(outcomes: readonly UpdateOutcome[]): void {
+    const unissued = outcomes.filter((o) => !o.apply && o.why === 'unissued');
+    if (unissued.length === 0) return;
+    this.log.warn(
+      'ignored statuses for attempts the ledger never issued (not sent by a worker of this job)',
+      {
+        statuses: unissued.length,
+        tasks: unissued.slice(0, 10).map((o) => o.taskId),
+      },
+    );
   }
 }

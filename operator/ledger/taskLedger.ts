@@ -96,8 +96,15 @@ export interface LedgerSummary {
 
 /** What became of a status update: applied or why not, with the state it reported. */
 export type UpdateOutcome = { taskId: string; state: TaskState } & (
-  TransitionVerdict | { apply: false; why: 'unknown-task' }
+  TransitionVerdict | { apply: false; why: 'unknown-task' | 'unissued' }
 );
+
+/**
+ * Who sent a batch of updates. The engine issues attempts (dispatch, resume,
+ * a lost definition's failure); workers only report on attempts they were
+ * sent, so theirs can never be newer than the ledger's record.
+ */
+export type UpdateSource = 'engine' | 'workers';
 
 export class PlanConflictError extends Error {}
 
@@ -298,12 +305,12 @@ export class TaskLedger {
    * Returns what became of each update (the caller acknowledges the messages
    * only after this resolved).
    */
-  async applyUpdates(updates: StatusUpdate[]): Promise<UpdateOutcome[]> {
+  async applyUpdates(updates: StatusUpdate[], source: UpdateSource = 'engine'): Promise<UpdateOutcome[]> {
     const outcomes: UpdateOutcome[] = [];
     // Each update writes its record and may delete its definition and failure list: three operations.
     const perBatch = Math.floor(maxOpsPerTxn / 3);
     for (let i = 0; i < updates.length; i += perBatch) {
-      outcomes.push(...(await this.applyBatch(updates.slice(i, i + perBatch))));
+      outcomes.push(...(await this.applyBatch(updates.slice(i, i + perBatch), source)));
     }
     return outcomes;
   }
@@ -321,7 +328,7 @@ export class TaskLedger {
   }
 
   /** Judges each update against the records read; several updates of one task apply in order. */
-  private judge(updates: StatusUpdate[], reads: Map<string, ReadRecord>): Judged {
+  private judge(updates: StatusUpdate[], reads: Map<string, ReadRecord>, source: UpdateSource): Judged {
     const outcomes: UpdateOutcome[] = [];
     const changed = new Map<string, TaskRecord>();
     const reported = new Map<string, ObjectFailure[]>();
@@ -329,6 +336,12 @@ export class TaskLedger {
       const current = changed.get(update.taskId) ?? reads.get(update.taskId)!.record;
       if (!current) {
         outcomes.push({ taskId: update.taskId, state: update.state, apply: false, why: 'unknown-task' });
+        continue;
+      }
+      // A task message is published only after its attempt was recorded, so a worker's status for a
+      // newer attempt names one the engine never issued: forged, or from another job's worker.
+      if (source === 'workers' && compareAttempts(update, current) > 0) {
+        outcomes.push({ taskId: update.taskId, state: update.state, apply: false, why: 'unissued' });
         continue;
       }
       const verdict = judgeTransition(current, update);
@@ -354,10 +367,10 @@ export class TaskLedger {
     return { outcomes, changed, reported };
   }
 
-  private async applyBatch(updates: StatusUpdate[]): Promise<UpdateOutcome[]> {
+  private async applyBatch(updates: StatusUpdate[], source: UpdateSource): Promise<UpdateOutcome[]> {
     for (let round = 0; ; round++) {
       const reads = await this.readRecords(updates.map((u) => u.taskId));
-      const { outcomes, changed, reported } = this.judge(updates, reads);
+      const { outcomes, changed, reported } = this.judge(updates, reads, source);
       if (changed.size === 0) return outcomes;
       const ids = [...changed.keys()];
       // A task that succeeded is never sent again: its definition goes with the same commit, so the
@@ -373,8 +386,8 @@ export class TaskLedger {
       if (bytes > maxBytesPerTxn && updates.length > 1) {
         const half = Math.ceil(updates.length / 2);
         return [
-          ...(await this.applyBatch(updates.slice(0, half))),
-          ...(await this.applyBatch(updates.slice(half))),
+          ...(await this.applyBatch(updates.slice(0, half), source)),
+          ...(await this.applyBatch(updates.slice(half), source)),
         ];
       }
       const succeeded = ids.filter(

@@ -6,7 +6,8 @@
 //
 // Updates arrive over JetStream, possibly late, twice, or from a worker of an
 // earlier epoch. An update is applied only if it is about the attempt the
-// ledger holds (or a newer one) and moves the task forward.
+// ledger holds (or a newer one: from the engine only, as workers report on the
+// attempts it issued, ADR 0044) and moves the task forward.
 
 export const taskStates = ['PENDING', 'DISPATCHED', 'RUNNING', 'SUCCEEDED', 'FAILED'] as const;
 export type TaskState = (typeof taskStates)[number];

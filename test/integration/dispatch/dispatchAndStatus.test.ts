@@ -104,6 +104,27 @@ describe('dispatching tasks and ingesting their status', () => {
     expect(info.num_ack_pending + info.num_pending).toBe(0); // acknowledged, and so removed from the work queue
   });
 
+  it('ignores a status for an attempt the ledger never issued, so a forged SUCCEEDED completes nothing', async () => {
+    // Anyone who can publish on the status subject could otherwise finish a task with the ledger's epoch + 1.
+    const { uid, ledger, planned } = await newJob(2);
+    await dispatchFirstAttempts(uid, ledger, planned);
+    const forged = { taskId: planned[0]!.id, state: 'SUCCEEDED' as const, objectsDone: 1, bytesDone: 4096 };
+    await report(uid, [
+      { ...forged, epoch: 2, attempt: 1 },
+      { ...forged, epoch: 1, attempt: 7 },
+      { taskId: planned[1]!.id, epoch: 1, attempt: 1, state: 'SUCCEEDED' as const },
+    ]);
+    const ingestor = new StatusIngestor(
+      { ledger, jobUid: uid },
+      await js.consumers.get(streams.status, statusConsumerName(uid)),
+      log,
+    );
+    const outcomes = await ingestor.ingestBatch(100, 2_000);
+    expect(outcomes.map((o) => (o.apply ? 'applied' : o.why))).toEqual(['unissued', 'unissued', 'applied']);
+    expect(await ledger.task(planned[0]!.id)).toMatchObject({ state: 'DISPATCHED', epoch: 1, attempt: 1 });
+    expect(await ledger.countByState()).toMatchObject({ SUCCEEDED: 1, DISPATCHED: 1 });
+  });
+
   it('takes every waiting status in one pull without waiting out its expiry, asking the server for the count only once', async () => {
     const { uid, ledger, planned } = await newJob(6);
     await dispatchFirstAttempts(uid, ledger, planned);
