@@ -61,7 +61,8 @@ beforeAll(async () => {
     ips: [hostAddress],
     dnsNames: [],
   });
-  nats = await NatsServer.create(e2e.dataDir, {
+  // In the cluster's own directory (dataDir's parent), so the cluster's watchdog reaps it too if the run dies.
+  nats = await NatsServer.create(path.dirname(e2e.dataDir), {
     name: 'nats-tls',
     host: hostAddress,
     tls: { certFile: serving.cert, keyFile: serving.key, clientCaFile: caFile },
