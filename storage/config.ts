@@ -38,7 +38,7 @@ export interface S3Credentials {
 export interface S3StoreOptions {
   /** Without them, the SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, …). */
   credentials?: S3Credentials;
-  /** Keys per ListObjectsV2 page, 1–1000 (default 1000). */
+  /** Keys per ListObjectsV2 page, and parts per ListParts page, 1–1000 (default 1000). */
   listPageSize?: number;
   /** Concurrent connections to the endpoint (default 64). */
   maxSockets?: number;

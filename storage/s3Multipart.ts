@@ -23,10 +23,13 @@ import { putStreamed } from './s3StreamedPut.ts';
 export class S3Multipart implements MultipartUploads {
   private readonly bucket: S3BucketClient;
   private readonly trust: S3ChecksumTrust;
+  /** Parts per ListParts page (S3's default and maximum is 1000). */
+  private readonly partsPageSize: number;
 
-  constructor(bucket: S3BucketClient, trust: S3ChecksumTrust) {
+  constructor(bucket: S3BucketClient, trust: S3ChecksumTrust, partsPageSize = 1000) {
     this.bucket = bucket;
     this.trust = trust;
+    this.partsPageSize = partsPageSize;
   }
 
   private uploadError(err: unknown, operation: string, key: string, uploadId: string): StorageError {
@@ -105,6 +108,7 @@ export class S3Multipart implements MultipartUploads {
             Bucket: bucket.bucket,
             Key,
             UploadId: uploadId,
+            MaxParts: this.partsPageSize,
             ...(marker ? { PartNumberMarker: marker } : {}),
           }),
         );

@@ -70,7 +70,7 @@ export class S3Store extends MultipartForwarding implements ObjectStore {
     this.listPageSize = Math.min(Math.max(Math.trunc(options.listPageSize ?? 1000), 1), 1000);
     this.headConcurrency = Math.max(Math.trunc(options.headConcurrency ?? 8), 1);
     this.trust = new S3ChecksumTrust((operation) => probeChecksumRefusal(this.client, this, operation));
-    this.uploads = new S3Multipart(this.client, this.trust);
+    this.uploads = new S3Multipart(this.client, this.trust, this.listPageSize);
   }
 
   // ---- listing ----------------------------------------------------------------

@@ -1,5 +1,5 @@
 // An HTTP relay in front of a real S3 server that drops the continuation
-// tokens from its listing pages: the real server never sends a truncated page
+// tokens (and part-number markers) from its listing pages: the real server never sends a truncated page
 // without one, and Ferry must fail on such a page rather than end the listing.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +15,10 @@ async function tokenDroppingRelay(target: URL): Promise<{ url: string; close: ()
         answer.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           const relayed = Buffer.from(
-            text.replace(/<NextContinuationToken>[^<]*<\/NextContinuationToken>/g, ''),
+            text.replace(
+              /<(NextContinuationToken|NextPartNumberMarker)>[^<]*<\/(NextContinuationToken|NextPartNumberMarker)>/g,
+              '',
+            ),
           );
           res.writeHead(answer.statusCode ?? 502, { ...answer.headers, 'content-length': relayed.length });
           res.end(relayed);

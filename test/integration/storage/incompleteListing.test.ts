@@ -2,7 +2,13 @@
 // deletes at the destination what the source listing does not show (issue 15).
 // The real S3 server never sends a truncated page without its continuation
 // token, so a relay in front of it drops the token from the listing pages.
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { bedEndpoints } from '../../support/bed.ts';
 import { tokenDroppingRelay } from '../../support/tokenDroppingRelay.ts';
 import { S3Store, StorageError } from '../../../storage/index.ts';
@@ -12,6 +18,8 @@ describe('a listing the S3 server cuts short', () => {
   const { endpoint, region, credentials } = bedEndpoints().s3;
   const bucket = `ferry-truncated-${Date.now()}`;
   let relay: Awaited<ReturnType<typeof tokenDroppingRelay>>;
+  /** An upload of `big.bin` with five parts: two pages and a bit at the test's page size. */
+  let uploadId: string;
 
   beforeAll(async () => {
     const admin = new S3Client({ endpoint, region, credentials, forcePathStyle: true });
@@ -19,6 +27,18 @@ describe('a listing the S3 server cuts short', () => {
       await admin.send(new CreateBucketCommand({ Bucket: bucket }));
       for (const key of ['a', 'b', 'c', 'd', 'e'])
         await admin.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
+      uploadId = (await admin.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'big.bin' })))
+        .UploadId!;
+      for (let part = 1; part <= 5; part++)
+        await admin.send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: 'big.bin',
+            UploadId: uploadId,
+            PartNumber: part,
+            Body: `part ${part}`,
+          }),
+        );
     } finally {
       admin.destroy();
     }
@@ -53,6 +73,31 @@ describe('a listing the S3 server cuts short', () => {
     const whole = store(endpoint);
     try {
       expect((await collect(whole.list(''))).map((o) => o.key)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    } finally {
+      await whole.close();
+    }
+  });
+
+  it('fails a part listing, permanently and by name, when a truncated page has no marker', async () => {
+    // Completing an upload from part of its parts would commit an object with a piece missing.
+    const cut = store(relay.url);
+    try {
+      const error = await cut.listParts('big.bin', uploadId).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as StorageError).code).toBe('IncompleteListing');
+      expect((error as StorageError).message).toMatch(/part listing is truncated/);
+    } finally {
+      await cut.close();
+    }
+  });
+
+  it('lists every part, page by page, when the server gives its markers', async () => {
+    const whole = store(endpoint);
+    try {
+      expect((await whole.listParts('big.bin', uploadId)).map((p) => p.partNumber)).toEqual([1, 2, 3, 4, 5]);
     } finally {
       await whole.close();
     }
