@@ -6,6 +6,7 @@
 // It exits on its own when BED_DIR/pids disappears (a clean teardown).
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { processAlive } from '../bed/pidFiles.ts';
 import { reapAbandonedTier } from './nodeReaper.ts';
 
 const [ownerArg, bedDir] = process.argv.slice(2);
@@ -16,21 +17,12 @@ if (!Number.isInteger(ownerPid) || !bedDir) {
 }
 const pidsDir = path.join(bedDir, 'pids');
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 const timer = setInterval(() => {
   if (!existsSync(pidsDir)) {
     clearInterval(timer);
     return;
   }
-  if (!alive(ownerPid)) {
+  if (!processAlive(ownerPid)) {
     clearInterval(timer);
     reapAbandonedTier(bedDir).catch((err: Error) => {
       console.error(`cluster watchdog: ${err.message}`);

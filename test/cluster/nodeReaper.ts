@@ -20,6 +20,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { killServerGroups } from '../bed/pidFiles.ts';
 import { cniNetworkName } from './clusterNetwork.ts';
 import { deletePodBridge } from './podBridge.ts';
 import { reapServiceNetwork } from './serviceNetwork.ts';
@@ -60,18 +61,6 @@ export async function reapAbandonedTier(bedDir: string): Promise<void> {
   await reapNode(bedDir);
   if (!existsSync(path.join(bedDir, 'keep'))) rmSync(bedDir, { recursive: true, force: true });
   else rmSync(path.join(bedDir, 'pids'), { recursive: true, force: true });
-}
-
-function killServerGroups(pidsDir: string): void {
-  for (const file of existsSync(pidsDir) ? readdirSync(pidsDir) : []) {
-    const pid = Number(readFileSync(path.join(pidsDir, file), 'utf8'));
-    if (!Number.isInteger(pid) || pid <= 1) continue;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
 }
 
 const ipForwardFile = '/proc/sys/net/ipv4/ip_forward';

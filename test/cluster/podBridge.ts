@@ -11,6 +11,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { processAlive } from '../bed/pidFiles.ts';
 import { bridgeName, hostAddress, podPrefixLength } from './clusterNetwork.ts';
 
 const run = promisify(execFile);
@@ -52,15 +53,6 @@ export function abandonedHolder(): BridgeHolder | undefined {
   }
   const live = [holder.pid, holder.watchdogPid].some((pid) => pid !== undefined && processAlive(pid));
   return live ? undefined : holder;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

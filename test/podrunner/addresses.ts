@@ -7,6 +7,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { processAlive } from '../bed/pidFiles.ts';
 
 const perBlock = 254; // y in 1..254
 const total = 255 * perBlock; // x in 1..255
@@ -68,7 +69,7 @@ export class AddressPool {
     } catch {
       return this.create(ip); // released in the meantime
     }
-    if (owner === process.pid || (Number.isInteger(owner) && owner > 0 && alive(owner))) return false;
+    if (owner === process.pid || (Number.isInteger(owner) && owner > 0 && processAlive(owner))) return false;
     try {
       unlinkSync(this.file(ip)); // its owner died without releasing it
     } catch {
@@ -91,14 +92,5 @@ export class AddressPool {
       closeSync(fd);
     }
     return true;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
